@@ -1,0 +1,48 @@
+# Set-up, tests and demo of the LFR van appliance. Everything the project needs is installed from here:
+# Debian packages with apt-get (through sudo when not root), Python packages from setup.cfg into .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# systemd-analyze and udevadm check the units and udev rules.
+APT_PACKAGES := systemd udev
+LFR_TEST_DATA ?= ../shared/data
+export LFR_TEST_DATA
+
+.PHONY: all deps venv test demo lint models bench clean
+
+all: test
+
+deps: $(VENV)/.deps
+$(VENV)/.deps: Makefile
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@mkdir -p $(VENV) && touch $@
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+test: deps venv
+	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check firmware tests scripts
+	$(BIN)/mypy firmware
+
+demo: deps venv
+	@echo "make demo arrives with the appliance issue; until then run the tests: make test" >&2; exit 2
+
+models: venv
+	$(BIN)/pip install -q -e '.[build]'
+	$(BIN)/python scripts/build_models.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache
