@@ -1,0 +1,133 @@
+"""BlazeFace full-range: letterbox a frame to 192×192, run the model, decode anchors, weighted NMS.
+
+The full-range model has one feature layer of stride 4: a 48×48 grid with one anchor per cell (2304 in all),
+each regressing a box centre and size and six keypoints in pixels of the 192×192 input, plus one logit.
+Letterboxing keeps the aspect ratio so faces are not squashed; `pad` adds a border (as a fraction of the
+longer side) so a face that fills the picture, as watchlist photos often do, is still found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from firmware.accel.runtime import Model
+from firmware.detect.detection import Detection
+from firmware.errors import DataError, ModelError
+
+INPUT_SIZE = 192
+GRID = 48
+NUM_ANCHORS = GRID * GRID
+NUM_KEYPOINTS = 6
+SCORE_CLIP = 100.0
+
+
+def _anchors() -> np.ndarray:
+    """Anchor centres (2304×2) in 0..1 of the input, row-major like the model's output."""
+    c = (np.arange(GRID, dtype=np.float32) + 0.5) / GRID
+    xs, ys = np.meshgrid(c, c)
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+ANCHORS = _anchors()
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """How a frame maps into the 192×192 input: input = frame * scale + offset (pixels)."""
+
+    scale: float
+    offset_x: float
+    offset_y: float
+
+    def to_frame(self, xy: np.ndarray) -> np.ndarray:
+        """Input-pixel coordinates (…×2) back to frame pixels."""
+        return (xy - np.array([self.offset_x, self.offset_y], dtype=np.float32)) / self.scale
+
+
+def letterbox(image_bgr: np.ndarray, pad: float = 0.0) -> tuple[np.ndarray, Letterbox]:
+    """The model's float input (1×192×192×3 RGB in −1..1) and the mapping back to the frame."""
+    if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
+        raise DataError(f"expected an H×W×3 uint8 BGR image, got shape {image_bgr.shape} {image_bgr.dtype}")
+    h, w = image_bgr.shape[:2]
+    side = max(h, w) * (1.0 + 2.0 * pad)
+    scale = INPUT_SIZE / side
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    ox, oy = (INPUT_SIZE - nw) // 2, (INPUT_SIZE - nh) // 2
+    small = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), dtype=np.float32)
+    canvas[oy:oy + nh, ox:ox + nw] = small[..., ::-1]
+    canvas = canvas[np.newaxis] * np.float32(1.0 / 127.5) - np.float32(1.0)
+    # Outside the picture the input is -1 (black), as MediaPipe pads.
+    return canvas, Letterbox(scale, float(ox), float(oy))
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
+                 iou_threshold: float) -> list[tuple[np.ndarray, float, np.ndarray]]:
+    """MediaPipe's weighted NMS: each cluster of overlapping boxes becomes their score-weighted mean."""
+    order = np.argsort(-scores)
+    remaining = order
+    out: list[tuple[np.ndarray, float, np.ndarray]] = []
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    while remaining.size:
+        top = remaining[0]
+        x1 = np.maximum(boxes[top, 0], boxes[remaining, 0])
+        y1 = np.maximum(boxes[top, 1], boxes[remaining, 1])
+        x2 = np.minimum(boxes[top, 2], boxes[remaining, 2])
+        y2 = np.minimum(boxes[top, 3], boxes[remaining, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        ious = inter / np.maximum(areas[top] + areas[remaining] - inter, 1e-9)
+        cluster = remaining[ious > iou_threshold]
+        if cluster.size == 0:
+            cluster = remaining[:1]
+        w = scores[cluster][:, None]
+        box = (boxes[cluster] * w).sum(0) / w.sum()
+        kps = (keypoints[cluster] * w[:, :, None]).sum(0) / w.sum()
+        out.append((box, float(scores[top]), kps))
+        remaining = remaining[ious <= iou_threshold]
+    return out
+
+
+class FaceDetector:
+    """Finds faces in a BGR frame with BlazeFace full-range; boxes and keypoints in frame pixels."""
+
+    def __init__(self, model: Model, *, min_score: float = 0.6, nms_iou: float = 0.3,
+                 min_face_px: float = 24.0) -> None:
+        shapes = [s.shape for s in model.outputs]
+        if model.inputs[0].shape != (1, INPUT_SIZE, INPUT_SIZE, 3) or sorted(shapes) != sorted(
+                [(1, NUM_ANCHORS, 16), (1, NUM_ANCHORS, 1)]):
+            raise ModelError(f"{model.path.name} is not a BlazeFace full-range model "
+                             f"(input {model.inputs[0].shape}, outputs {shapes})")
+        self.model = model
+        self.min_score = min_score
+        self.nms_iou = nms_iou
+        self.min_face_px = min_face_px
+        self._reg = next(i for i, s in enumerate(model.outputs) if s.shape[-1] == 16)
+        self._logit_min = float(np.log(min_score / (1.0 - min_score)))
+
+    def detect(self, image_bgr: np.ndarray, pad: float = 0.0) -> list[Detection]:
+        """Every face scoring at least `min_score` and at least `min_face_px` wide, best first."""
+        tensor, lb = letterbox(image_bgr, pad)
+        outputs = self.model.run(tensor)
+        raw = outputs[self._reg][0]
+        logits = outputs[1 - self._reg][0, :, 0]
+        keep = np.nonzero(np.clip(logits, -SCORE_CLIP, SCORE_CLIP) >= self._logit_min)[0]
+        if keep.size == 0:
+            return []
+        raw = raw[keep]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -SCORE_CLIP, SCORE_CLIP)))
+        anchors = ANCHORS[keep] * INPUT_SIZE
+        centre = anchors + raw[:, 0:2]
+        half = raw[:, 2:4] / 2.0
+        boxes = np.concatenate([lb.to_frame(centre - half), lb.to_frame(centre + half)], axis=1)
+        kps = lb.to_frame(anchors[:, None, :] + raw[:, 4:16].reshape(-1, NUM_KEYPOINTS, 2))
+        h, w = image_bgr.shape[:2]
+        faces = []
+        for box, score, kp in weighted_nms(boxes, scores, kps, self.nms_iou):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            if min(x2 - x1, y2 - y1) < self.min_face_px or x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+                continue
+            faces.append(Detection((x1, y1, x2, y2), score, kp.astype(np.float32)))
+        return faces

