@@ -185,9 +185,11 @@ def schema_version(db: sqlite_utils.Database) -> int:
 
 def migrate(db: sqlite_utils.Database) -> int:
     """Apply the migrations the file lacks, each in its own transaction; idempotent. Returns the version."""
-    with transaction(db):
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied REAL)")
-    current = schema_version(db)
+    if "schema_version" not in db.table_names():
+        with transaction(db):
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                       "(version INTEGER PRIMARY KEY, applied REAL)")
+    current = schema_version(db)  # an up-to-date file is only read: opening never waits for a writer
     if current > SCHEMA_VERSION:
         raise StorageError(f"database {db_file(db)} has schema version {current}, newer than this "
                            f"firmware's {SCHEMA_VERSION}; update the firmware")
