@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,25 @@ def test_images_and_non_facts_are_refused(db: sqlite_utils.Database, details: di
     with pytest.raises(AuditError, match=fragment):
         audit.append(db, time=2000.0, actor="test", action="bad", details=details)
     assert audit.head(db)[0] == 5
+
+
+def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
+    """Two processes appending at once must not fork the chain (each reads the head inside its write lock)."""
+    path = tmp_path / "shared.sqlite3"
+    open_db(path).close()
+
+    def writer(name: str) -> None:
+        db = open_db(path)
+        for i in range(40):
+            audit.append(db, time=float(i), actor=name, action="step", details={"i": i})
+        db.close()
+
+    threads = [threading.Thread(target=writer, args=(f"w{n}",)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    db = open_db(path)
+    result = audit.verify(db)
+    assert result.ok and result.rows == 80
+    db.close()

@@ -121,3 +121,15 @@ def test_list_is_oldest_first(tmp_path: Path) -> None:
         deployments.stop(db, clock=clock, actor="test")
     assert [(d.id, d.location, d.is_open) for d in deployments.list_deployments(db)] == \
         [(1, "A St", False), (2, "B St", False)]
+
+
+def test_scanning_needs_an_open_deployment_and_a_watchlist(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "lfr.sqlite3")
+    with pytest.raises(PolicyError, match="no open deployment"):
+        deployments.require_ready_to_scan(db)
+    dep = deployments.start(db, authority="A", officer="O", location="L", threshold=0.6, clock=FakeClock(),
+                            actor="test")
+    with pytest.raises(PolicyError, match="no watchlist loaded"):
+        deployments.require_ready_to_scan(db)
+    _enrol(db, dep.id)
+    assert deployments.require_ready_to_scan(db) == dep

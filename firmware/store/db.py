@@ -212,8 +212,8 @@ def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS)
     path = Path(path)
     where = str(path)
     try:
-        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
-                               check_same_thread=False)
+        # autocommit outside `transaction()`; one connection per thread (nesting is per connection)
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open database {where}: {exc}") from exc
     db = sqlite_utils.Database(conn)

@@ -98,6 +98,17 @@ def require_open(db: sqlite_utils.Database) -> Deployment:
     return dep
 
 
+def require_ready_to_scan(db: sqlite_utils.Database) -> Deployment:
+    """The open deployment if it also has a watchlist loaded; PolicyError saying what is missing otherwise."""
+    dep = require_open(db)
+    entries = db.execute("SELECT COUNT(*) FROM watchlist_entries WHERE deployment_id = ?",
+                         [dep.id]).fetchone()[0]
+    if not entries:
+        raise PolicyError(f"deployment {dep.id} has no watchlist loaded: import the day's signed bundle with "
+                          "`lfr watchlist import` before scanning")
+    return dep
+
+
 def start(db: sqlite_utils.Database, *, authority: str, officer: str, location: str, threshold: float,
           clock: Clock, actor: str) -> Deployment:
     """Open a deployment under `authority` (the authorisation reference); refuses while another is open.
