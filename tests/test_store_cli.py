@@ -51,6 +51,8 @@ def test_deployment_lifecycle_report_audit_and_purge(config: Path, tmp_path: Pat
     assert status == 0 and out_file.read_text().startswith("<!DOCTYPE html>")
     status, out, _ = run(capsys, "report", "1", "--format", "csv", *c)
     assert status == 0 and "authority,AUTH-9" in out
+    status, out, _ = run(capsys, "report", "1", "--json", *c)
+    assert status == 0 and json.loads(out)["authority"] == "AUTH-9"
     status, _, err = run(capsys, "report", "5", *c)
     assert status == 2 and "no deployment with id 5" in err
 

@@ -96,3 +96,22 @@ def test_second_open_deployment_is_refused_by_the_schema_too(tmp_path: Path) -> 
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("INSERT INTO deployments (authority, officer, location, started, threshold) "
                    "VALUES ('B', 'O', 'L', 0, 0.6)")
+
+
+def test_damaged_pages_are_reported_at_open(tmp_path: Path) -> None:
+    """A file with a valid header but damaged pages must fail at open, not halfway through a command."""
+    path = tmp_path / "lfr.sqlite3"
+    db = open_db(path)
+    clock = FakeClock()
+    for i in range(30):
+        deployments.start(db, authority=f"AUTH-{i}" * 20, officer="O", location="L" * 100, threshold=0.6,
+                          clock=clock, actor="test")
+        deployments.stop(db, clock=clock, actor="test")
+    db.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    assert len(data) > 4 * page
+    data[2 * page:4 * page] = b"\xa5" * (2 * page)  # scribble over two pages past the schema page
+    path.write_bytes(bytes(data))
+    with pytest.raises(StorageError, match="corrupt"):
+        open_db(path)

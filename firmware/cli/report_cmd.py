@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write a deployment's publishable report")
     p.add_argument("deployment", type=int, metavar="DEPLOYMENT",
                    help="deployment id (see `lfr deployment list`)")
-    p.add_argument("--format", choices=report.FORMATS, default="json", help="output format (default json)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--format", choices=report.FORMATS, default="json", help="output format (default json)")
+    fmt.add_argument("--json", action="store_true", help="same as --format json")
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
     add_config_argument(p)
     p.set_defaults(func=_report)
@@ -41,7 +43,7 @@ def _report(args: argparse.Namespace) -> int:
         facts = report.build_report(db, args.deployment)
     finally:
         db.close()
-    text = report.render(facts, args.format)
+    text = report.render(facts, "json" if args.json else args.format)
     if args.out:
         _write_atomically(Path(args.out), text)
         print(f"report of deployment {args.deployment} written to {args.out}", file=sys.stderr)

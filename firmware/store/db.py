@@ -204,10 +204,13 @@ def migrate(db: sqlite_utils.Database) -> int:
     return SCHEMA_VERSION
 
 
-def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> sqlite_utils.Database:
+def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+            check_integrity: bool = True) -> sqlite_utils.Database:
     """Open (creating if needed) and migrate the database at `path`; StorageError if locked or corrupt.
 
-    `busy_timeout_ms` is how long a write waits for another process's lock before giving up.
+    `busy_timeout_ms` is how long a write waits for another process's lock before giving up;
+    `check_integrity` runs `PRAGMA quick_check` (linear in the file size) so damage is reported at open,
+    not halfway through a command.
     """
     path = Path(path)
     where = str(path)
@@ -225,6 +228,11 @@ def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS)
         if str(mode).lower() != "wal":
             raise StorageError(f"database {where} could not switch to WAL mode (it is in {mode} mode)")
         conn.execute("PRAGMA synchronous = NORMAL")
+        if check_integrity:
+            problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise StorageError(f"database {where} is corrupt ({'; '.join(problems)}); "
+                                   "move it aside and restore a backup")
         migrate(db)
     except sqlite3.Error as exc:
         conn.close()
