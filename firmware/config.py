@@ -73,12 +73,22 @@ class MatchConfig:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    db_file: str = opt("lfr.sqlite3", "database file name inside paths.state_dir (alerts, audit, watchlist)")
+    retention_days: int = opt(30, "days after capture when alert images and probe crops are purged; policy "
+                              "allows shortening it, never lengthening it past 30", min=1, max=30)
+    busy_timeout_ms: int = opt(5000, "milliseconds a write waits for another process's lock before failing",
+                               min=100, max=60000)
+
+
+@dataclass(frozen=True)
 class AppConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     match: MatchConfig = field(default_factory=MatchConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
 
 def _check_value(path: str, value: Any, hint: Any, meta: dict[str, Any] | None) -> Any:

@@ -1,0 +1,94 @@
+"""The publishable report: right figures in every format, no images, no names."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from firmware.hardware.clock import FakeClock
+from firmware.store import alerts, deployments, report
+from firmware.store.alerts import NewAlert
+from firmware.store.db import open_db, transaction
+from firmware.store.stats import StatsCounters
+
+SCORES = [0.61, 0.65, 0.7, 0.72, 0.8, 0.9, 0.95]
+DECISIONS = ["false_alert", "not_stopped", "confirmed", "confirmed", "confirmed", None, None]
+PROBE = b"\xff\xd8\xff\xe0PROBE-BYTES"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite_utils.Database:
+    clock = FakeClock()
+    db = open_db(tmp_path / "lfr.sqlite3")
+    dep = deployments.start(db, authority="AUTH-2026-001", officer="PC Officer Name", location="King's Cross",
+                            threshold=0.6, clock=clock, actor="test")
+    with transaction(db):
+        for i in range(4):
+            db.execute("INSERT INTO watchlist_entries (deployment_id, subject_id, name, category, reason, "
+                       "reference_jpeg, embedding, bundle_sha256) "
+                       "VALUES (?, ?, ?, 'wanted', 'warrant', ?, ?, ?)",
+                       [dep.id, f"S-{i}", f"Unalerted Listed {i}", b"\xff\xd8REF", b"\0" * 768, "cd" * 32])
+    counters = StatsCounters()
+    counters.add("frames", 9000)
+    counters.add("faces_seen", 1234)
+    counters.flush(db, dep.id, clock=clock)
+    for i, (score, decision) in enumerate(zip(SCORES, DECISIONS, strict=True)):
+        clock.advance(60)
+        a = NewAlert(deployment_id=dep.id, t_wall=clock.time(), t_mono=clock.monotonic(), camera="cam0",
+                     track_id=i, subject_id="S-0", name="Alerted Subject", score=score, category="wanted",
+                     reason="warrant", probe_jpeg=PROBE, reference_jpeg=b"\xff\xd8REF")
+        alerts.record_alert(db, a, actor="p")
+        if decision:
+            alerts.record_decision(db, a.id, decision, clock=clock, actor="operator")
+    clock.advance(3600)
+    deployments.stop(db, clock=clock, actor="test")
+    yield db
+    db.close()
+
+
+def test_report_figures(db: sqlite_utils.Database) -> None:
+    r = report.build_report(db, 1)
+    assert r["authority"] == "AUTH-2026-001" and r["location"] == "King's Cross" and r["status"] == "closed"
+    assert r["started"] == "2026-01-01T00:00:00+00:00" and r["duration_s"] == 7 * 60 + 3600
+    assert (r["threshold"], r["watchlist_size"], r["faces_seen"], r["frames"]) == (0.6, 4, 1234, 9000)
+    assert r["alerts"] == 7
+    assert r["alerts_by_outcome"] == {"confirmed": 3, "false_alert": 1, "not_stopped": 1, "pending": 2}
+    assert r["score_median"] == pytest.approx(0.72)
+    assert r["score_p95"] == pytest.approx(0.935)
+
+
+@pytest.mark.parametrize("fmt", report.FORMATS)
+def test_no_images_and_no_names(db: sqlite_utils.Database, fmt: str) -> None:
+    text = report.render(report.build_report(db, 1), fmt)
+    for secret in ("Unalerted Listed", "Alerted Subject", "PC Officer Name", "S-0", "S-1"):
+        assert secret not in text, f"{secret!r} leaked into the {fmt} report"
+    assert base64.b64encode(PROBE).decode()[:12] not in text and "PROBE-BYTES" not in text
+
+
+def test_formats_parse(db: sqlite_utils.Database) -> None:
+    facts = report.build_report(db, 1)
+    assert json.loads(report.render(facts, "json")) == facts
+    rows = dict(csv.reader(io.StringIO(report.render(facts, "csv"))))
+    assert rows["metric"] == "value" and rows["alerts_confirmed"] == "3" and rows["faces_seen"] == "1234"
+    page = report.render(facts, "html")
+    assert page.startswith("<!DOCTYPE html>") and "King&#x27;s Cross" in page
+    png = base64.b64decode(page.split("data:image/png;base64,")[1].split('"')[0])
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+    with pytest.raises(ValueError, match="unknown report format"):
+        report.render(facts, "pdf")
+
+
+def test_report_of_an_empty_open_deployment(tmp_path: Path) -> None:
+    db = open_db(tmp_path / "lfr.sqlite3")
+    deployments.start(db, authority="A", officer="O", location="L", threshold=0.6, clock=FakeClock(),
+                      actor="test")
+    r = report.build_report(db, 1)
+    assert r["status"] == "open" and r["alerts"] == 0 and r["score_median"] is None and r["stopped"] is None
+    assert "score_median," in report.render(r, "csv")
+    assert "<img" in report.render(r, "html")
