@@ -1,0 +1,1 @@
+"""Hardware boundaries (clock, GPIO, camera, accelerator): one Protocol each, a stand-in beside it."""
