@@ -28,6 +28,7 @@ from firmware.watchlist.errors import (
     Expired,
     ImageMissing,
     MemberTooLarge,
+    NotAnImage,
     OutputExists,
     UnsafePath,
 )
@@ -120,7 +121,8 @@ def read_entries_csv(path: Path | str) -> list[CsvRow]:
 def _read_image_file(images_dir: Path, rel: str, where: str, limits: BundleLimits) -> bytes:
     check_relative_path(rel, f"{where}: image")
     if not rel.lower().endswith(IMAGE_SUFFIXES):
-        raise UnsafePath(f"{where}: image {rel!r} must end in {', '.join(IMAGE_SUFFIXES)}")
+        raise NotAnImage(f"{where}: image {rel!r} must be a JPEG or PNG ending in "
+                         f"{', '.join(IMAGE_SUFFIXES)}")
     path = images_dir / rel
     try:
         resolved = path.resolve(strict=True)

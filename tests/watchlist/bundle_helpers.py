@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import tarfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,9 @@ VALID_UNTIL = "2026-11-22T20:00:00Z"
 NOW = parse_instant("2026-11-22T08:00:00Z", "now")
 PEOPLE = 4
 CATEGORIES = ("warrant", "wanted", "court-order conditions", "missing/vulnerable")
+
+Build = Callable[..., Path]
+"""The `build` fixture: build_bundle with good defaults, keyword overrides; returns the bundle path."""
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,13 @@ def tar_with_extra(members: dict[str, bytes], extra: tarfile.TarInfo, data: byte
         tf.addfile(extra, io.BytesIO(data) if data is not None else None)
     return buf.getvalue()
 
+
+def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
+    """A real, complete 1-bit PNG of width x height zeros: ~110 KB on disk, 900 Mpx once decoded."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    row = b"\x00" + bytes((width + 7) // 8)
+    comp = zlib.compressobj(9)
+    idat = b"".join(comp.compress(row * 1000) for _ in range(height // 1000)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -4,12 +4,11 @@ an entries CSV, a fixed clock inside the window, and a good bundle to derive bad
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bundle_helpers import CATEGORIES, NOW, PEOPLE, VALID_FROM, VALID_UNTIL, Keys, lfw_faces, write_csv
+from bundle_helpers import CATEGORIES, NOW, PEOPLE, VALID_FROM, VALID_UNTIL, Build, Keys, lfw_faces, write_csv
 
 from firmware.hardware.clock import FakeClock
 from firmware.watchlist.bundle import build_bundle
@@ -53,9 +52,6 @@ def entries_csv(tmp_path: Path, images_dir: Path) -> Path:
 @pytest.fixture()
 def clock() -> FakeClock:
     return FakeClock(NOW)
-
-
-Build = Callable[..., Path]
 
 
 @pytest.fixture()

@@ -6,9 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
-import struct
 import tarfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from bundle_helpers import (
     Keys,
     image_names,
     members_of,
+    png_bomb,
     resign,
     tar_with_extra,
     write_members,
@@ -34,17 +33,6 @@ from firmware.watchlist.limits import BundleLimits
 from firmware.watchlist.manifest import parse_instant
 from firmware.watchlist.signing import trusted_from_public_keys
 from firmware.watchlist.verify import verify_bundle
-
-
-def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
-    """A real, complete 1-bit PNG of width x height zeros: ~110 KB on disk, 900 Mpx once decoded."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    row = b"\x00" + bytes((width + 7) // 8)
-    comp = zlib.compressobj(9)
-    idat = b"".join(comp.compress(row * 1000) for _ in range(height // 1000)) + comp.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def test_good_bundle_verifies(good_bundle: Path, keys: Keys, clock: FakeClock) -> None:
