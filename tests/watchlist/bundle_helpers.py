@@ -3,6 +3,7 @@ from a good one (edit members, re-sign a manifest, append a link or device membe
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import struct
@@ -98,3 +99,22 @@ def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
     idat = b"".join(comp.compress(row * 1000) for _ in range(height // 1000)) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+class PulledStick(io.RawIOBase):
+    """A bundle file whose USB stick is pulled after `after` bytes: reads then fail with EIO, as on Linux."""
+
+    def __init__(self, data: bytes, after: int) -> None:
+        self._data, self._after, self._pos = data, after, 0
+        self.name = "/media/usb0/day.lfrw"
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        if self._pos >= self._after:
+            raise OSError(errno.EIO, "Input/output error")
+        n = min(len(buf), self._after - self._pos)
+        buf[:n] = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return n

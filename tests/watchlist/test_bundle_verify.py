@@ -3,7 +3,6 @@ code and message, before any image reaches the enroller."""
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import tarfile
@@ -17,6 +16,7 @@ from bundle_helpers import (
     VALID_FROM,
     VALID_UNTIL,
     Keys,
+    PulledStick,
     image_names,
     members_of,
     png_bomb,
@@ -296,25 +296,6 @@ def test_symlinked_bundle_on_the_stick(good_bundle: Path, tmp_path: Path, keys: 
     (stick / "day.lfrw").symlink_to(good_bundle)
     with pytest.raises(E.BundleNotFound, match="symbolic link"):
         verify_bundle(stick, keys.trusted, clock)
-
-
-class PulledStick(io.RawIOBase):
-    """A bundle file whose USB stick is pulled after `after` bytes: reads then fail with EIO, as on Linux."""
-
-    def __init__(self, data: bytes, after: int) -> None:
-        self._data, self._after, self._pos = data, after, 0
-        self.name = "/media/usb0/day.lfrw"
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: Any) -> int:
-        if self._pos >= self._after:
-            raise OSError(errno.EIO, "Input/output error")
-        n = min(len(buf), self._after - self._pos)
-        buf[:n] = self._data[self._pos:self._pos + n]
-        self._pos += n
-        return n
 
 
 def test_stick_removed_mid_read(good_bundle: Path, keys: Keys, clock: FakeClock) -> None:
