@@ -79,7 +79,7 @@ class WatchlistConfig:
                                 "folder of Ed25519 public keys (*.pub) whose watchlist bundles are accepted")
     extra_categories: list[str] = opt([], "watchlist categories accepted besides warrant, wanted, "
                                           "court-order conditions and missing/vulnerable")
-    max_bundle_mib: int = opt(512, "largest bundle file read, in MiB", min=1, max=4096)
+    max_bundle_mib: int = opt(256, "largest bundle file read, in MiB", min=1, max=4096)
     max_image_mib: int = opt(20, "largest single image (or manifest) inside a bundle, in MiB", min=1, max=256)
     max_entries: int = opt(5000, "most entries one bundle may hold", min=1, max=100000)
     max_image_megapixels: float = opt(40.0, "most pixels an image header may declare, in millions; larger "

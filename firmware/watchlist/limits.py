@@ -13,7 +13,7 @@ MIB = 1024 * 1024
 class BundleLimits:
     """Limits in bytes, pixels and counts; the same values are enforced at build time and at import."""
 
-    max_bundle_bytes: int = 512 * MIB
+    max_bundle_bytes: int = 256 * MIB
     max_member_bytes: int = 20 * MIB
     max_entries: int = 5000
     max_image_pixels: int = 40_000_000

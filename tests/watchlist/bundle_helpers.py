@@ -4,6 +4,7 @@ from a good one (edit members, re-sign a manifest, append a link or device membe
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import json
 import struct
@@ -90,6 +91,7 @@ def tar_with_extra(members: dict[str, bytes], extra: tarfile.TarInfo, data: byte
     return buf.getvalue()
 
 
+@functools.cache
 def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
     """A real, complete 1-bit PNG of width x height zeros: ~110 KB on disk, 900 Mpx once decoded."""
     def chunk(kind: bytes, data: bytes) -> bytes:
