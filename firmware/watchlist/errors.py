@@ -23,10 +23,14 @@ class OutputExists(LfrError, FileExistsError):
 
 # -- reading the source ------------------------------------------------------------------------------------
 class BundleNotFound(BundleRefused):
+    """No bundle at the path given, or none at the top of the stick's folder."""
+
     code = "not_found"
 
 
 class SeveralBundles(BundleRefused):
+    """The stick holds more than one bundle; none is guessed at."""
+
     code = "several_bundles"
 
 
@@ -37,11 +41,15 @@ class BundleReadError(BundleRefused):
 
 
 class BundleTooLarge(BundleRefused):
+    """The bundle file is larger than watchlist.max_bundle_mib."""
+
     code = "bundle_too_large"
 
 
 # -- the archive -------------------------------------------------------------------------------------------
 class ArchiveCorrupt(BundleRefused):
+    """Not an uncompressed tar, truncated, too many members, or data hidden after its end."""
+
     code = "archive_corrupt"
 
 
@@ -52,6 +60,8 @@ class UnsafePath(BundleRefused):
 
 
 class AbsolutePath(UnsafePath):
+    """A member name or image path that starts at the root (`/etc/...`, `C:`)."""
+
     code = "absolute_path"
 
 
@@ -68,27 +78,39 @@ class SpecialMember(BundleRefused):
 
 
 class MemberTooLarge(BundleRefused):
+    """One member (image or manifest) is larger than watchlist.max_image_mib."""
+
     code = "member_too_large"
 
 
 class DuplicateMember(BundleRefused):
+    """Two archive members with the same name (the second could shadow the first)."""
+
     code = "duplicate_member"
 
 
 class ExtraFile(BundleRefused):
+    """A file in the archive that the signed manifest does not list."""
+
     code = "extra_file"
 
 
 # -- signature ---------------------------------------------------------------------------------------------
 class SignatureMissing(BundleRefused):
+    """The archive has no manifest.sig: unsigned lists are refused."""
+
     code = "signature_missing"
 
 
 class UntrustedSigner(BundleRefused):
+    """Signed by a key that is not among the appliance's trusted signers."""
+
     code = "untrusted_signer"
 
 
 class SignatureMalformed(BundleRefused):
+    """manifest.sig is not the expected JSON with an Ed25519 signature."""
+
     code = "signature_malformed"
 
 
@@ -100,6 +122,8 @@ class ManifestTampered(BundleRefused):
 
 # -- manifest content --------------------------------------------------------------------------------------
 class ManifestInvalid(BundleRefused):
+    """The signed manifest is malformed: a missing or unknown field, bad text, unknown version."""
+
     code = "manifest_invalid"
 
 
@@ -110,14 +134,20 @@ class EntriesCsvInvalid(BundleRefused):
 
 
 class DuplicateId(BundleRefused):
+    """Two entries share one id."""
+
     code = "duplicate_id"
 
 
 class EmptyWatchlist(BundleRefused):
+    """The list has no entries (loading it would silently stop all matching)."""
+
     code = "empty_watchlist"
 
 
 class UnknownCategory(BundleRefused):
+    """An entry's category is neither a policy category nor one added in config."""
+
     code = "unknown_category"
 
 
@@ -128,15 +158,21 @@ class WindowInvalid(BundleRefused):
 
 
 class NotYetValid(BundleRefused):
+    """The appliance clock is before the bundle's valid-from."""
+
     code = "not_yet_valid"
 
 
 class Expired(BundleRefused):
+    """The appliance clock is at or after the bundle's valid-until."""
+
     code = "expired"
 
 
 # -- images ------------------------------------------------------------------------------------------------
 class ImageMissing(BundleRefused):
+    """An image the manifest lists is absent (or, at build time, unreadable)."""
+
     code = "image_missing"
 
 
@@ -147,10 +183,14 @@ class ImageHashMismatch(BundleRefused):
 
 
 class NotAnImage(BundleRefused):
+    """A file named as an image whose content is not JPEG or PNG."""
+
     code = "not_an_image"
 
 
 class TruncatedImage(BundleRefused):
+    """A JPEG or PNG whose header is fine but whose data is cut short or corrupt."""
+
     code = "truncated_image"
 
 
