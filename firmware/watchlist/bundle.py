@@ -131,7 +131,7 @@ def _read_image_file(images_dir: Path, rel: str, where: str, limits: BundleLimit
     if not resolved.is_relative_to(images_dir.resolve()):
         raise UnsafePath(f"{where}: image {rel!r} resolves outside {images_dir} (through a symbolic link)")
     try:
-        fd = os.open(resolved, os.O_RDONLY)
+        fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK)  # a fifo must not hang the build
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):

@@ -87,7 +87,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 def _read_key_file(path: Path) -> tuple[bytes, os.stat_result]:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError as exc:
         raise KeyFileError(f"key file {path} does not exist") from exc
     except OSError as exc:

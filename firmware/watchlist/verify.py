@@ -130,7 +130,7 @@ def read_source(source: Path | str | BinaryIO, limits: BundleLimits) -> tuple[by
     if isinstance(source, (str, Path)):
         path = locate_bundle(source)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # no hang on a fifo
         except OSError as exc:
             raise BundleReadError(f"cannot open {path}: {exc}") from exc
         with os.fdopen(fd, "rb") as fh:

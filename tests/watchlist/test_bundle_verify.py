@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -315,3 +316,12 @@ def test_trust_is_by_key_not_by_claimed_fingerprint(good_bundle: Path, keys: Key
     with pytest.raises(E.ManifestTampered):
         verify_bundle(write_members(tmp_path / "forged.lfrw", m), keys.trusted, clock)
 
+
+
+def test_fifo_named_like_a_bundle_does_not_hang(tmp_path: Path, keys: Keys, clock: FakeClock) -> None:
+    """Regression: opening a fifo for reading blocks until a writer appears; the import must not hang."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    os.mkfifo(stick / "day.lfrw")
+    with pytest.raises(E.BundleNotFound, match="not a regular file"):
+        verify_bundle(stick, keys.trusted, clock)
