@@ -72,6 +72,23 @@ class MatchConfig:
     top_k: int = opt(3, "watchlist candidates kept per probe", min=1, max=50)
 
 
+# -- watchlist bundles (firmware/watchlist) ----------------------------------------------------------------
+@dataclass(frozen=True)
+class WatchlistConfig:
+    trusted_keys_dir: str = opt("/etc/lfr/trusted-signers",
+                                "folder of Ed25519 public keys (*.pub) whose watchlist bundles are accepted")
+    extra_categories: list[str] = opt([], "watchlist categories accepted besides warrant, wanted, "
+                                          "court-order conditions and missing/vulnerable")
+    max_bundle_mib: int = opt(256, "largest bundle file read, in MiB", min=1, max=4096)
+    max_image_mib: int = opt(20, "largest single image (or manifest) inside a bundle, in MiB", min=1, max=256)
+    max_entries: int = opt(5000, "most entries one bundle may hold", min=1, max=100000)
+    max_image_megapixels: float = opt(40.0, "most pixels an image header may declare, in millions; larger "
+                                            "images are refused before decoding (decompression bombs)",
+                                      min=0.1, max=80.0)
+    max_validity_hours: float = opt(72.0, "longest valid-from..valid-until window of a bundle, in hours",
+                                    min=1.0, max=744.0)
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     db_file: str = opt("lfr.sqlite3", "database file name inside paths.state_dir (alerts, audit, watchlist)")
@@ -89,6 +106,7 @@ class AppConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     match: MatchConfig = field(default_factory=MatchConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
 
 
 def _check_value(path: str, value: Any, hint: Any, meta: dict[str, Any] | None) -> Any:

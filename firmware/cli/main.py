@@ -21,6 +21,8 @@ COMMANDS: tuple[str, ...] = (
     "firmware.cli.audit_cmd",
     "firmware.cli.purge_cmd",
     "firmware.cli.report_cmd",
+    "firmware.cli.keys_cmd",
+    "firmware.cli.watchlist_cmd",
 )
 
 

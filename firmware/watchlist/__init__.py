@@ -1,0 +1,1 @@
+"""Signed watchlist bundles: keys, building at headquarters, verification and enrolment on the van."""

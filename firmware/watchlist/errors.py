@@ -1,0 +1,200 @@
+"""Why a watchlist bundle was refused: one subclass of BundleError per cause, each with a stable `code`.
+
+The code is what the audit log, `--json` output, the status LED and the viewer show; the message is what an
+officer reads. Every refusal leaves the active watchlist untouched: nothing is written before all checks pass.
+"""
+
+from __future__ import annotations
+
+from firmware.errors import BundleError, LfrError
+
+
+class BundleRefused(BundleError):
+    """Base of every refusal of a bundle or of its source files at build time."""
+
+    code = "refused"
+
+
+class OutputExists(LfrError, FileExistsError):
+    """`lfr watchlist build` would overwrite an existing bundle without --force."""
+
+    code = "output_exists"
+
+
+# -- reading the source ------------------------------------------------------------------------------------
+class BundleNotFound(BundleRefused):
+    """No bundle at the path given, or none at the top of the stick's folder."""
+
+    code = "not_found"
+
+
+class SeveralBundles(BundleRefused):
+    """The stick holds more than one bundle; none is guessed at."""
+
+    code = "several_bundles"
+
+
+class BundleReadError(BundleRefused):
+    """The file could not be read to its end (e.g. the USB stick was pulled out)."""
+
+    code = "read_failed"
+
+
+class BundleTooLarge(BundleRefused):
+    """The bundle file is larger than watchlist.max_bundle_mib."""
+
+    code = "bundle_too_large"
+
+
+# -- the archive -------------------------------------------------------------------------------------------
+class ArchiveCorrupt(BundleRefused):
+    """Not an uncompressed tar, truncated, too many members, or data hidden after its end."""
+
+    code = "archive_corrupt"
+
+
+class UnsafePath(BundleRefused):
+    """A member name or image path leaves the bundle (`..`) or is otherwise unsafe."""
+
+    code = "unsafe_path"
+
+
+class AbsolutePath(UnsafePath):
+    """A member name or image path that starts at the root (`/etc/...`, `C:`)."""
+
+    code = "absolute_path"
+
+
+class LinkMember(BundleRefused):
+    """A symbolic or hard link inside the archive."""
+
+    code = "link_member"
+
+
+class SpecialMember(BundleRefused):
+    """A device, fifo, directory or other non-regular member inside the archive."""
+
+    code = "special_member"
+
+
+class MemberTooLarge(BundleRefused):
+    """One member (image or manifest) is larger than watchlist.max_image_mib."""
+
+    code = "member_too_large"
+
+
+class DuplicateMember(BundleRefused):
+    """Two archive members with the same name (the second could shadow the first)."""
+
+    code = "duplicate_member"
+
+
+class ExtraFile(BundleRefused):
+    """A file in the archive that the signed manifest does not list."""
+
+    code = "extra_file"
+
+
+# -- signature ---------------------------------------------------------------------------------------------
+class SignatureMissing(BundleRefused):
+    """The archive has no manifest.sig: unsigned lists are refused."""
+
+    code = "signature_missing"
+
+
+class UntrustedSigner(BundleRefused):
+    """Signed by a key that is not among the appliance's trusted signers."""
+
+    code = "untrusted_signer"
+
+
+class SignatureMalformed(BundleRefused):
+    """manifest.sig is not the expected JSON with an Ed25519 signature."""
+
+    code = "signature_malformed"
+
+
+class ManifestTampered(BundleRefused):
+    """The signature does not verify over the manifest: it was edited after signing (or the signature was)."""
+
+    code = "manifest_tampered"
+
+
+# -- manifest content --------------------------------------------------------------------------------------
+class ManifestInvalid(BundleRefused):
+    """The signed manifest is malformed: a missing or unknown field, bad text, unknown version."""
+
+    code = "manifest_invalid"
+
+
+class EntriesCsvInvalid(BundleRefused):
+    """The entries CSV at build time: wrong columns, a row with too many or too few cells, bad encoding."""
+
+    code = "csv_invalid"
+
+
+class DuplicateId(BundleRefused):
+    """Two entries share one id."""
+
+    code = "duplicate_id"
+
+
+class EmptyWatchlist(BundleRefused):
+    """The list has no entries (loading it would silently stop all matching)."""
+
+    code = "empty_watchlist"
+
+
+class UnknownCategory(BundleRefused):
+    """An entry's category is neither a policy category nor one added in config."""
+
+    code = "unknown_category"
+
+
+class WindowInvalid(BundleRefused):
+    """valid-from/valid-until malformed, reversed, or longer than policy allows."""
+
+    code = "window_invalid"
+
+
+class NotYetValid(BundleRefused):
+    """The appliance clock is before the bundle's valid-from."""
+
+    code = "not_yet_valid"
+
+
+class Expired(BundleRefused):
+    """The appliance clock is at or after the bundle's valid-until."""
+
+    code = "expired"
+
+
+# -- images ------------------------------------------------------------------------------------------------
+class ImageMissing(BundleRefused):
+    """An image the manifest lists is absent (or, at build time, unreadable)."""
+
+    code = "image_missing"
+
+
+class ImageHashMismatch(BundleRefused):
+    """An image's SHA-256 differs from the signed manifest: edited or swapped after signing."""
+
+    code = "image_hash_mismatch"
+
+
+class NotAnImage(BundleRefused):
+    """A file named as an image whose content is not JPEG or PNG."""
+
+    code = "not_an_image"
+
+
+class TruncatedImage(BundleRefused):
+    """A JPEG or PNG whose header is fine but whose data is cut short or corrupt."""
+
+    code = "truncated_image"
+
+
+class ImageTooLarge(BundleRefused):
+    """Too many pixels declared in the header: a decompression bomb, refused before decoding."""
+
+    code = "image_too_large"

@@ -1,0 +1,74 @@
+"""Fixtures for the watchlist bundle tests: signing keys, a handful of real LFW faces copied into tmp_path,
+an entries CSV, a fixed clock inside the window, and a good bundle to derive bad ones from."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bundle_helpers import CATEGORIES, NOW, PEOPLE, VALID_FROM, VALID_UNTIL, Build, Keys, lfw_faces, write_csv
+
+from firmware.hardware.clock import FakeClock
+from firmware.watchlist.bundle import build_bundle
+from firmware.watchlist.manifest import parse_instant
+from firmware.watchlist.signing import init_signing_keys, load_private_key, load_trusted_keys
+
+
+@pytest.fixture()
+def keys(tmp_path: Path) -> Keys:
+    pair = init_signing_keys(tmp_path / "hq")
+    trusted_dir = tmp_path / "trusted-signers"
+    trusted_dir.mkdir()
+    shutil.copy(pair.public, trusted_dir / "hq.pub")
+    (trusted_dir / "hq.pub").chmod(0o644)
+    return Keys(load_private_key(pair.private), pair.private, trusted_dir, load_trusted_keys(trusted_dir))
+
+
+@pytest.fixture(scope="session")
+def lfw_sample(lfw_dir: Path) -> list[Path]:
+    """Listing 4,000 LFW folders takes a moment: do it once per session."""
+    return lfw_faces(lfw_dir, PEOPLE)
+
+
+@pytest.fixture()
+def images_dir(tmp_path: Path, lfw_sample: list[Path]) -> Path:
+    """A few real LFW faces copied into tmp_path (never into the repository)."""
+    d = tmp_path / "images"
+    d.mkdir()
+    for src in lfw_sample:
+        shutil.copy(src, d / src.name)
+    return d
+
+
+@pytest.fixture()
+def entries_csv(tmp_path: Path, images_dir: Path) -> Path:
+    rows = [f"W-{i:03d},{img.stem.rsplit('_', 1)[0].replace('_', ' ')},{CATEGORIES[i % 4]},"
+            f"\"Warrant ref {i}, court A\",{img.name}" for i, img in enumerate(sorted(images_dir.iterdir()))]
+    return write_csv(tmp_path / "entries.csv", "id,name,category,reason,image", rows)
+
+
+@pytest.fixture()
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture()
+def build(tmp_path: Path, images_dir: Path, entries_csv: Path, keys: Keys, clock: FakeClock) -> Build:
+    """Build a bundle with the good defaults, any argument overridable; returns the bundle path."""
+    def _build(**over: Any) -> Path:
+        args: dict[str, Any] = dict(images_dir=images_dir, entries_csv=entries_csv,
+                                    deployment_ref="OP-2026-117",
+                                    valid_from=parse_instant(VALID_FROM, "f"),
+                                    valid_until=parse_instant(VALID_UNTIL, "u"),
+                                    private_key=keys.private, out=tmp_path / "out" / "day.lfrw",
+                                    created_by="hq-officer", clock=clock, overwrite=True)
+        args.update(over)
+        return build_bundle(**args).path
+    return _build
+
+
+@pytest.fixture()
+def good_bundle(build: Build) -> Path:
+    return build()
