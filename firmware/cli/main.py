@@ -17,6 +17,8 @@ log = logging.getLogger("lfr")
 # The list is explicit (no discovery by import side effect) so the command set is visible in one place.
 COMMANDS: tuple[str, ...] = (
     "firmware.cli.config_cmd",
+    "firmware.cli.models_cmd",
+    "firmware.cli.eval_cmd",
     "firmware.cli.deployment_cmd",
     "firmware.cli.audit_cmd",
     "firmware.cli.purge_cmd",

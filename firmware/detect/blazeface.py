@@ -131,3 +131,31 @@ class FaceDetector:
                 continue
             faces.append(Detection((x1, y1, x2, y2), score, kp.astype(np.float32)))
         return faces
+
+    def detect_tiled(self, image_bgr: np.ndarray, tiles: tuple[int, int] = (1, 1),
+                     overlap: float = 0.25) -> list[Detection]:
+        """Detect on a grid of overlapping tiles (cols, rows) and merge, for small faces in large frames.
+
+        Letterboxing a 1920-pixel frame into 192 shrinks a 60-pixel face to 6 pixels, below what BlazeFace
+        finds; a 3×2 grid keeps it near 20. Views are sliced, not copied; duplicates across tiles are merged
+        by the same weighted NMS.
+        """
+        cols, rows = tiles
+        if cols == rows == 1:
+            return self.detect(image_bgr)
+        h, w = image_bgr.shape[:2]
+        tw, th = w / (cols - (cols - 1) * overlap), h / (rows - (rows - 1) * overlap)
+        found: list[Detection] = []
+        for r in range(rows):
+            for c in range(cols):
+                x0, y0 = round(c * tw * (1 - overlap)), round(r * th * (1 - overlap))
+                x1, y1 = min(w, round(x0 + tw)), min(h, round(y0 + th))
+                for d in self.detect(image_bgr[y0:y1, x0:x1]):
+                    found.append(Detection((d.box[0] + x0, d.box[1] + y0, d.box[2] + x0, d.box[3] + y0), d.score,
+                                           d.keypoints + np.array([x0, y0], np.float32)))
+        if len(found) < 2:
+            return found
+        boxes = np.array([d.box for d in found], np.float32)
+        merged = weighted_nms(boxes, np.array([d.score for d in found], np.float32),
+                              np.stack([d.keypoints for d in found]), self.nms_iou)
+        return [Detection(tuple(float(v) for v in b), s, k.astype(np.float32)) for b, s, k in merged]

@@ -1,0 +1,41 @@
+"""`lfr models verify`: the model files match the manifest, int8 files are integer inside, delegate state."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from firmware.accel.backends import EdgeTpuAccelerator
+from firmware.accel.modelfiles import verify_models
+from firmware.cli.common import add_config_argument, add_json_argument, app_config, emit
+from firmware.errors import AcceleratorError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="check the model files")
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    v = msub.add_parser("verify", help="sha256 against the manifest, all-int8 check, Edge TPU delegate status")
+    add_config_argument(v)
+    add_json_argument(v)
+    v.set_defaults(func=_verify)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    cfg = app_config(args)
+    models_dir = Path(cfg.models.dir)
+    checks = verify_models(models_dir)
+    try:
+        EdgeTpuAccelerator(device=cfg.models.edgetpu_device).delegate()
+        delegate = "Edge TPU delegate loaded"
+    except AcceleratorError as exc:
+        delegate = f"CPU only: {exc}"
+    ok = all(c.sha256_ok and c.all_int8 is not False and not c.problem for c in checks)
+    result = {"ok": ok, "models_dir": str(models_dir), "delegate": delegate,
+              "files": [{"name": c.name, "file": c.file, "sha256_ok": c.sha256_ok, "all_int8": c.all_int8,
+                         "float_tensors": list(c.float_tensors), "problem": c.problem} for c in checks]}
+    lines = [f"{'ok ' if c.sha256_ok and not c.problem else 'BAD'} {c.file}"
+             + ("" if c.all_int8 is None else f"  all tensors int8: {'yes' if c.all_int8 else 'NO'}")
+             + (f"  ({c.problem})" if c.problem else "") for c in checks]
+    lines.append(delegate)
+    emit(args, result, "\n".join(lines))
+    return 0 if ok else 1

@@ -1,0 +1,82 @@
+"""Detect, align, assess and embed faces with the models chosen by the configuration.
+
+One `Recognizer` per process: it loads the detector and embedder once (never per frame) and is shared by the
+live pipeline, watchlist enrolment, evaluation and benchmarks, so all of them measure the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from firmware.accel.modelfiles import LoadedModel, load_role
+from firmware.config import AppConfig, QualityConfig
+from firmware.detect.blazeface import FaceDetector
+from firmware.detect.detection import Detection
+from firmware.embed.align import align_face
+from firmware.embed.embedder import FaceEmbedder
+from firmware.embed.quality import Quality, assess
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A detected face with its aligned 112×112 BGR crop and its quality verdict."""
+
+    detection: Detection
+    aligned: np.ndarray
+    quality: Quality
+
+
+class Recognizer:
+    """The recognition core: `detect` → `face` (align + quality) → `embed`."""
+
+    def __init__(self, detector: FaceDetector, embedder: FaceEmbedder, quality: QualityConfig,
+                 loaded: dict[str, LoadedModel] | None = None) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.quality = quality
+        self.loaded = loaded or {}
+
+    @classmethod
+    def from_config(cls, cfg: AppConfig, *, precision: str | None = None) -> Recognizer:
+        """Load both models as configured; `precision` overrides `models.precision` (benchmarks, eval)."""
+        m = cfg.models
+        kwargs = dict(accelerator=m.accelerator, device=m.edgetpu_device, precision=precision or m.precision,
+                      threads=m.threads)
+        det = load_role(Path(m.dir), "face_detector", **kwargs)  # type: ignore[arg-type]
+        emb = load_role(Path(m.dir), "face_embedder", **kwargs)  # type: ignore[arg-type]
+        detector = FaceDetector(det.model, min_score=cfg.detect.min_score, nms_iou=cfg.detect.nms_iou,
+                                min_face_px=cfg.detect.min_face_px)
+        return cls(detector, FaceEmbedder(emb.model), cfg.quality,
+                   {"face_detector": det, "face_embedder": emb})
+
+    def health(self) -> dict[str, str]:
+        """Which back-end and precision each model runs on, for the health state."""
+        return {role: f"{lm.backend}/{lm.precision}: {lm.note}" for role, lm in self.loaded.items()}
+
+    def detect(self, image_bgr: np.ndarray, pad: float = 0.0) -> list[Detection]:
+        return self.detector.detect(image_bgr, pad)
+
+    def face(self, image_bgr: np.ndarray, det: Detection) -> Face:
+        """Align `det` out of the frame and measure its quality (no embedding yet: that is the costly step)."""
+        aligned = align_face(image_bgr, det.keypoints)
+        q = self.quality
+        return Face(det, aligned, assess(det, aligned, min_face_px=q.min_face_px,
+                                         min_sharpness=q.min_sharpness, max_yaw=q.max_yaw))
+
+    def embed(self, face: Face) -> np.ndarray:
+        return self.embedder.embed(face.aligned)
+
+    def main_face(self, image_bgr: np.ndarray, pad: float = 0.25) -> list[Detection]:
+        """Faces of a portrait photo, the most central and confident first (LFW, watchlist photos)."""
+        dets = self.detect(image_bgr, pad)
+        h, w = image_bgr.shape[:2]
+        centre = np.array([w / 2.0, h / 2.0])
+
+        def rank(d: Detection) -> float:
+            off = float(np.linalg.norm(np.array(d.center) - centre)) / max(h, w)
+            return d.score - off
+
+        return sorted(dets, key=rank, reverse=True)

@@ -1,0 +1,82 @@
+"""Fit the cosine → 0..1 score mapping (see firmware/match/score.py) on a folder of labelled faces.
+
+Genuine scores: every pair of images of the same person. Impostor scores: every pair of different people.
+The slope is a one-variable logistic regression of same/different on cosine (balanced classes); the
+operating point is the cosine at which the false-match rate per comparison over all impostor pairs is
+`far` (default 1e-6: with a watchlist of 1,000 subjects about 0.1 % of passers-by would reach the
+threshold, the policy's target FPIR).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from firmware.embed.recognizer import Recognizer
+from firmware.eval.embedding_set import embed_images
+from firmware.eval.lfw import iter_images
+from firmware.eval.metrics import far_threshold, top_impostor_scores
+from firmware.match.score import CALIBRATION_FILE, ScoreCalibration
+
+DEFAULT_FAR = 1e-6
+
+
+def logistic_slope(genuine: np.ndarray, impostor: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """(slope, intercept) of P(same | cosine) by Newton's method on balanced, equally weighted classes."""
+    x = np.concatenate([genuine, impostor]).astype(np.float64)
+    y = np.concatenate([np.ones(len(genuine)), np.zeros(len(impostor))])
+    w = np.concatenate([np.full(len(genuine), 0.5 / len(genuine)), np.full(len(impostor), 0.5 / len(impostor))])
+    a, b = 0.0, 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(a * x + b)))
+        g = np.array([np.sum(w * (p - y) * x), np.sum(w * (p - y))])
+        s = w * p * (1 - p)
+        h = np.array([[np.sum(s * x * x), np.sum(s * x)], [np.sum(s * x), np.sum(s)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(h, g)
+        a, b = a - step[0], b - step[1]
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    return float(a), float(b)
+
+
+def fit(recognizer: Recognizer, images: Path, far: float = DEFAULT_FAR, threshold: float = 0.6,
+        seed: int = 1) -> tuple[ScoreCalibration, dict[str, Any]]:
+    paths = list(iter_images(images))
+    emb = embed_images(recognizer, paths)
+    labels = [p.parent.name for p in emb.paths]
+    by_person: dict[str, list[int]] = {}
+    for i, n in enumerate(labels):
+        by_person.setdefault(n, []).append(i)
+    genuine = np.array([float(emb.embeddings[i] @ emb.embeddings[j]) for idx in by_person.values()
+                        for i, j in itertools.combinations(idx, 2)])
+    top_imp, n_imp = top_impostor_scores(emb.embeddings, labels)
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, len(labels), 4 * len(genuine))
+    b = rng.integers(0, len(labels), 4 * len(genuine))
+    keep = np.array([labels[i] != labels[j] for i, j in zip(a, b, strict=True)])
+    sample_imp = np.einsum("ij,ij->i", emb.embeddings[a[keep]], emb.embeddings[b[keep]])
+    slope, _ = logistic_slope(genuine, sample_imp)
+    cal = ScoreCalibration(slope=slope, cosine_at_threshold=far_threshold(top_imp, n_imp, far),
+                           threshold=threshold, far=far)
+    facts = {"images": len(paths), "people": len(by_person), "genuine_pairs": len(genuine),
+             "impostor_pairs": n_imp, "failed_detections": len(emb.failed),
+             "genuine_accepted_at_threshold": float(np.mean(genuine >= cal.cosine_at_threshold)),
+             "backend": recognizer.health()}
+    return cal, facts
+
+
+def write(cal: ScoreCalibration, facts: dict[str, Any], models_dir: Path, source: str) -> Path:
+    path = models_dir / CALIBRATION_FILE
+    lines = ["# Cosine → 0..1 score mapping; written by `lfr eval calibrate`, read by the matcher.",
+             "# score = 1 / (1 + exp(-(slope * (cosine - cosine_at_threshold) + logit(threshold))))",
+             f"slope = {cal.slope!r}", f"cosine_at_threshold = {cal.cosine_at_threshold!r}",
+             f"threshold = {cal.threshold!r}", f"far = {cal.far!r}", f'fitted_on = "{source}"', "", "[facts]"]
+    for k, v in facts.items():
+        if isinstance(v, dict):
+            continue
+        lines.append(f"{k} = {v!r}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
