@@ -84,7 +84,8 @@ class CameraConfig:
     fps: float = opt(15.0, "frames per second asked of the camera; replay: 0 means as fast as possible",
                      min=0.0, max=120.0)
     loop: bool = opt(False, "opencv file and replay: start again at the end instead of stopping")
-    main_width: int = opt(1920, "picamera2 main stream width in pixels (crops come from it)", min=64, max=4608)
+    main_width: int = opt(1920, "picamera2 main stream width in pixels (crops come from it)", min=64,
+                          max=4608)
     main_height: int = opt(1080, "picamera2 main stream height in pixels", min=64, max=3496)
     lores_width: int = opt(640, "picamera2 lores (YUV420) stream width in pixels, for detection", min=64,
                            max=1920)
@@ -100,7 +101,7 @@ class CameraConfig:
             raise ConfigError(f"camera {self.name!r}: source 'replay' needs `path` (image folder or video)")
         if self.source == "picamera2" and (self.lores_width > self.main_width
                                            or self.lores_height > self.main_height):
-            raise ConfigError(f"camera {self.name!r}: the lores stream must not be larger than the main stream")
+            raise ConfigError(f"camera {self.name!r}: the lores stream must not be larger than the main one")
         if self.source == "picamera2" and (self.lores_width % 2 or self.lores_height % 2):
             raise ConfigError(f"camera {self.name!r}: YUV420 lores width and height must be even")
 
@@ -112,13 +113,13 @@ class AppConfig:
     detect: DetectConfig = field(default_factory=DetectConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     match: MatchConfig = field(default_factory=MatchConfig)
-    cameras: tuple[CameraConfig, ...] = opt((CameraConfig(),), "cameras, one vision process each ([[cameras]])")
+    cameras: tuple[CameraConfig, ...] = opt((CameraConfig(),), "cameras ([[cameras]]), one process each")
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.cameras]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ConfigError(f"cameras: the name {duplicates[0]!r} is used twice; camera names must be unique")
+            raise ConfigError(f"cameras: the name {duplicates[0]!r} is used twice; names must be unique")
 
 
 def _check_value(path: str, value: Any, hint: Any, meta: dict[str, Any] | None) -> Any:

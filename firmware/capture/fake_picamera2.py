@@ -1,4 +1,4 @@
-"""`FakePicamera2`: a stand-in for picamera2's `Picamera2` class, fed by images or a video, for tests and the demo.
+"""`FakePicamera2`: a stand-in for picamera2's `Picamera2`, fed by images or a video, for tests and the demo.
 
 It follows the documented picamera2 API the adapter uses: `create_video_configuration(main=, lores=,
 controls=, buffer_count=)` returning the same dict shape, `configure`, `start`, `capture_array(name)`,
@@ -33,7 +33,7 @@ def _align(value: int, to: int) -> int:
 
 
 class FakeJob:
-    """What picamera2 returns for `wait=False`: `get_result(timeout)` raises TimeoutError if not done in time."""
+    """What picamera2 returns for `wait=False`; `get_result(timeout)` raises TimeoutError if late."""
 
     def __init__(self, camera: FakePicamera2, names: Sequence[str], arrays: bool, single: bool) -> None:
         self._camera, self._names, self._arrays, self._single = camera, list(names), arrays, single
@@ -81,9 +81,9 @@ class FakePicamera2:
 
     # configuration -----------------------------------------------------------------------------------------
 
-    def create_video_configuration(self, main: dict[str, Any] | None = None, lores: dict[str, Any] | None = None,
-                                   raw: dict[str, Any] | None = None, transform: Any = None,
-                                   colour_space: Any = None, buffer_count: int = 6,
+    def create_video_configuration(self, main: dict[str, Any] | None = None,
+                                   lores: dict[str, Any] | None = None, raw: dict[str, Any] | None = None,
+                                   transform: Any = None, colour_space: Any = None, buffer_count: int = 6,
                                    controls: dict[str, Any] | None = None, display: str | None = "main",
                                    encode: str | None = "main", queue: bool = True) -> dict[str, Any]:
         """The same dict picamera2 builds: streams filled in with defaults, "YUV420" lores at main size."""
@@ -174,7 +174,8 @@ class FakePicamera2:
                        signal_function: Any = None) -> Any:
         return self._dispatch(names, arrays=True, single=False, wait=wait)
 
-    def capture_buffer(self, name: str = "main", wait: bool | None = None, signal_function: Any = None) -> Any:
+    def capture_buffer(self, name: str = "main", wait: bool | None = None,
+                       signal_function: Any = None) -> Any:
         return self._dispatch([name], arrays=False, single=True, wait=wait)
 
     def capture_buffers(self, names: Sequence[str] = ("main",), wait: bool | None = None,
@@ -215,7 +216,8 @@ class FakePicamera2:
         assert self.camera_config is not None
         rendered = [self._render(source, self.camera_config[n]) for n in names]
         if not arrays:
-            rendered = [self._as_buffer(r, self.camera_config[n]) for r, n in zip(rendered, names, strict=True)]
+            rendered = [self._as_buffer(r, self.camera_config[n])
+                        for r, n in zip(rendered, names, strict=True)]
         if single:
             return rendered[0]
         return rendered, self.capture_metadata()

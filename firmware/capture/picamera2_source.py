@@ -1,4 +1,4 @@
-"""The Raspberry Pi camera through picamera2: a full-resolution `main` stream for crops, a `lores` one for detection.
+"""The Pi camera through picamera2: a full-resolution `main` stream for crops, a `lores` one for detection.
 
 Both streams come from the same request (`capture_arrays(["main", "lores"])`): two separate `capture_array`
 calls would return two different frames, and a box found on one would be off on the other for a walking
@@ -33,7 +33,7 @@ CameraFactory = Callable[[int], Any]
 def picamera2_factory(camera_num: int) -> Any:
     """The real `Picamera2(camera_num)`; raises CameraError with the install hint when picamera2 is absent."""
     try:
-        from picamera2 import Picamera2  # type: ignore[import-not-found]
+        from picamera2 import Picamera2
     except ImportError as exc:
         raise CameraError("picamera2 is not installed: on Raspberry Pi OS run `sudo apt install "
                           "python3-picamera2` and create the venv with --system-site-packages") from exc
@@ -49,8 +49,9 @@ class Picamera2Source(SourceBase):
     trying).
     """
 
-    def __init__(self, camera: str = "cam0", *, camera_num: int = 0, main_size: tuple[int, int] = (1920, 1080),
-                 lores_size: tuple[int, int] = (640, 360), fps: float = 15.0, read_timeout: float = 2.0,
+    def __init__(self, camera: str = "cam0", *, camera_num: int = 0,
+                 main_size: tuple[int, int] = (1920, 1080), lores_size: tuple[int, int] = (640, 360),
+                 fps: float = 15.0, read_timeout: float = 2.0,
                  backoff: Backoff | None = None, max_failures: int | None = None,
                  camera_factory: CameraFactory | None = None) -> None:
         super().__init__(camera)

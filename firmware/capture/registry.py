@@ -22,12 +22,12 @@ SOURCES: dict[str, Any] = {
 
 
 def make_source(cfg: CameraConfig, *, picamera2_factory: CameraFactory | None = None) -> FrameSource:
-    """The (unopened) source `cfg` describes; `picamera2_factory` swaps in e.g. `FakePicamera2` for the demo."""
+    """The (unopened) source `cfg` describes; `picamera2_factory` swaps in e.g. `FakePicamera2` (demo)."""
     try:
         adapter = SOURCES[cfg.source]
     except KeyError:
-        raise ConfigError(f"camera {cfg.name!r}: unknown source {cfg.source!r}; known: {', '.join(SOURCES)}") \
-            from None
+        known = ", ".join(SOURCES)
+        raise ConfigError(f"camera {cfg.name!r}: unknown source {cfg.source!r}; known: {known}") from None
     if adapter is Picamera2Source:
         return Picamera2Source.from_config(cfg, camera_factory=picamera2_factory)
     source: FrameSource = adapter.from_config(cfg)

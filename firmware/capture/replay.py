@@ -27,9 +27,10 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 
 
 class ReplaySource(SourceBase):
-    """Frames from `path` (an image folder, read in name order, or a video file) at `fps` frames per second."""
+    """Frames from `path` (an image folder, in name order, or a video file) at `fps` frames per second."""
 
-    def __init__(self, path: str | Path, camera: str = "replay", fps: float = 15.0, loop: bool = False) -> None:
+    def __init__(self, path: str | Path, camera: str = "replay", fps: float = 15.0,
+                 loop: bool = False) -> None:
         super().__init__(camera)
         if fps < 0:
             raise ValueError(f"fps must be >= 0 (0 = unpaced), got {fps}")
@@ -51,7 +52,8 @@ class ReplaySource(SourceBase):
         if self.path.is_dir():
             self._images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self._images:
-                raise DataError(f"replay folder {self.path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+                kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+                raise DataError(f"replay folder {self.path} holds no images ({kinds})")
         elif self.path.is_file():
             self._video = cv2.VideoCapture(str(self.path))
             if not self._video.isOpened():

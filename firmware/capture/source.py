@@ -35,9 +35,9 @@ class FrameSource(Protocol):
     """A camera, stream or file that yields frames; adapters live in `firmware.capture.registry.SOURCES`.
 
     `read(timeout)` returns the next frame, or None when none arrived within `timeout` seconds (the source
-    may be reconnecting) or the source is `exhausted` (a file that does not loop reached its end). Failures the
-    source can recover from are retried inside it with backoff; `read` raises CameraError only when it gives
-    up. `close()` is safe to call twice.
+    may be reconnecting) or the source is `exhausted` (a file that does not loop reached its end).
+    Failures the source can recover from are retried inside it with backoff; `read` raises CameraError only
+    when it gives up. `close()` is safe to call twice.
     """
 
     camera: str
@@ -100,12 +100,12 @@ class SourceBase:
 
 
 class Backoff:
-    """Exponential backoff: `initial` seconds, doubling on each failure up to `maximum`; `reset()` on success."""
+    """Exponential backoff: `initial` s, doubling on each failure up to `maximum`; `reset()` on success."""
 
     def __init__(self, initial: float = 0.5, maximum: float = 30.0, factor: float = 2.0) -> None:
         if initial <= 0 or maximum < initial or factor < 1:
-            raise ValueError(f"backoff needs 0 < initial <= maximum and factor >= 1, got {initial}, {maximum}, "
-                             f"{factor}")
+            raise ValueError(f"backoff needs 0 < initial <= maximum and factor >= 1, got initial={initial}, "
+                             f"maximum={maximum}, factor={factor}")
         self.initial, self.maximum, self.factor = initial, maximum, factor
         self._next = initial
 
@@ -142,7 +142,7 @@ class LatestFrame:
             self._cond.notify()
 
     def wait_for_frame(self, timeout: float) -> Frame | None:
-        """The newest frame, or None when none came within `timeout` seconds or the slot is closed and empty."""
+        """The newest frame; None if none came within `timeout` seconds, or the slot is closed and empty."""
         with self._cond:
             if self._frame is None and not self._closed:
                 self._cond.wait_for(lambda: self._frame is not None or self._closed, timeout)
@@ -189,7 +189,8 @@ class CaptureThread:
         if self._thread.is_alive():
             self._thread.join(timeout)
             if self._thread.is_alive():
-                log.warning("capture thread of camera %s did not stop within %.1f s", self.source.camera, timeout)
+                log.warning("capture thread of camera %s did not stop within %.1f s", self.source.camera,
+                            timeout)
 
     @property
     def is_alive(self) -> bool:
