@@ -1,4 +1,4 @@
-"""The one-frame slot: the camera never waits, the pipeline always gets the newest frame, drops are counted."""
+"""The one-frame slot: the camera never waits, the pipeline gets the newest frame, drops are counted."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One contract for every frame source (replay, OpenCV, picamera2 on the fake), plus each adapter's recovery."""
+"""One contract for every frame source (replay, OpenCV, picamera2 on the fake), then each one's recovery."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def test_contract_runs_under_the_capture_thread(make: Callable[[], FrameSource])
     assert not capture.is_alive and capture.slot.is_closed and capture.error is None
 
 
-# --- replay --------------------------------------------------------------------------------------------------
+# --- replay ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, count, size", [(HAMILTON, 275, (360, 640)), (MOT17, 750, (540, 960))])
 def test_replay_plays_the_real_videos_to_the_end(name: str, count: int, size: tuple[int, int]) -> None:
@@ -173,7 +173,8 @@ def test_replay_folder_loops_when_asked(tmp_path: Path) -> None:
         frames = read_n(source, 7)
         assert not source.exhausted
     assert [f.index for f in frames] == list(range(7))
-    assert np.array_equal(frames[0].image, frames[3].image) and not np.array_equal(frames[0].image, frames[1].image)
+    assert np.array_equal(frames[0].image, frames[3].image)
+    assert not np.array_equal(frames[0].image, frames[1].image)
     with ReplaySource(tmp_path, fps=0) as once:
         assert len(read_n(once, 7, deadline_s=1.0)) == 3 and once.exhausted
 
@@ -185,7 +186,7 @@ def test_replay_refuses_missing_or_empty_paths(tmp_path: Path) -> None:
         ReplaySource(tmp_path).open()
 
 
-# --- OpenCV: reconnect with backoff ---------------------------------------------------------------------------
+# --- OpenCV: reconnect with backoff ---------------------------------------------------------------
 
 class FlakyStream:
     """A VideoCapture stand-in: opened or not, delivering `frames` real video frames then dropping."""
@@ -257,7 +258,7 @@ def test_opencv_missing_file_is_a_clear_error(tmp_path: Path) -> None:
         OpenCVSource(str(tmp_path / "missing.mp4")).open()
 
 
-# --- picamera2: restart on a hung front end --------------------------------------------------------------------
+# --- picamera2: restart on a hung front end -------------------------------------------------------
 
 def test_picamera2_restarts_the_camera_when_the_frontend_times_out() -> None:
     video = require_data(HAMILTON)
@@ -328,7 +329,7 @@ def test_lores_detections_map_onto_the_main_frame() -> None:
     assert np.abs(crop_main - shifted).mean() > 2 * np.abs(crop_main - crop_lores).mean()
 
 
-# --- config → adapter ----------------------------------------------------------------------------------------
+# --- config → adapter -----------------------------------------------------------------------------
 
 def test_config_chooses_the_adapter_by_name() -> None:
     video = str(require_data(HAMILTON))
