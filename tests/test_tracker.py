@@ -131,12 +131,12 @@ def test_twenty_faces_a_frame_is_fast_and_each_is_one_track() -> None:
     rng = np.random.default_rng(4)
     starts = [(60 + 110 * (k % 5), 60 + 120 * (k // 5)) for k in range(20)]
     tracker = Tracker()
-    t0 = time.perf_counter()
+    t0 = time.thread_time()  # CPU time of this thread: steady on a loaded CI machine
     for i in range(300):
         jitter = rng.normal(0, 1.5, (20, 2))
         tracker.update([face(x + 1.5 * i + jx, y + jy, 50)
                         for (x, y), (jx, jy) in zip(starts, jitter, strict=True)])
-    per_frame_ms = (time.perf_counter() - t0) / 300 * 1000
+    per_frame_ms = (time.thread_time() - t0) / 300 * 1000
     assert tracker.stats.faces_seen == 20 and tracker.stats.active == 20
     assert per_frame_ms < 5, f"{per_frame_ms:.2f} ms per frame for 20 faces"
 

@@ -9,7 +9,7 @@ two people crossing keep their tracks and a face hidden for a few frames is pick
 Lifecycle: a new track is TENTATIVE; `confirm_hits` hits in a row make it CONFIRMED (a tentative track that
 misses once is dropped as noise); a confirmed track that misses is LOST and ENDED after `max_misses` misses in
 a row. Confirmed tracks are the "faces seen". An ended track keeps no face data: its detection is cleared and
-the tracker forgets it. Pure Python and numpy, no I/O; about 0.1 ms per frame for 20 faces (see tests).
+the tracker forgets it. Pure Python and numpy, no I/O: 0.8 ms per frame for 20 faces, 0.1 ms for one (x86).
 """
 
 from __future__ import annotations
