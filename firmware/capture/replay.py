@@ -41,7 +41,7 @@ class ReplaySource(SourceBase):
         self._images: list[Path] = []
         self._position = 0
         self._video: cv2.VideoCapture | None = None
-        self._due = 0.0
+        self._due: float | None = None  # when the next frame is due; set by the first read
         self._wake = threading.Event()
 
     @classmethod
@@ -63,13 +63,15 @@ class ReplaySource(SourceBase):
             raise DataError(f"replay path {self.path} does not exist")
         self._closed = False
         self._wake.clear()
-        self._due = time.monotonic()
+        self._due = None
 
     def read(self, timeout: float) -> Frame | None:
         """The next frame once it is due; None if it is not due within `timeout` s or the replay has ended."""
         if self._exhausted or self._closed:
             return None
         if self.fps > 0:
+            if self._due is None:
+                self._due = time.monotonic()
             wait = self._due - time.monotonic()
             if wait > timeout:
                 self._wake.wait(timeout)
@@ -80,7 +82,7 @@ class ReplaySource(SourceBase):
         if image is None:
             self._exhausted = True
             return None
-        if self.fps > 0:
+        if self._due is not None:
             self._due += 1.0 / self.fps
             now = time.monotonic()
             if now - self._due > MAX_LAG_S:
