@@ -58,7 +58,8 @@ def _check(args: argparse.Namespace) -> int:
             raise ConfigError(f"no camera named {args.camera!r} in the configuration")
     results = [probe(cfg, args.seconds) for cfg in cameras]
     lines = [f"{r['camera']} ({r['source']}): {r['frames']} frames, {r['fps']} frames/s, "
-             f"{r['dropped']} dropped, {r['reconnects']} reconnects, size {r['size']}, lores {r['lores_size']}"
+             f"{r['dropped']} dropped, {r['reconnects']} reconnects, size {r['size']}, "
+             f"lores {r['lores_size']}"
              + (f"\n  error: {r['error']}" if r["error"] else "") for r in results]
     emit(args, {"cameras": results}, "\n".join(lines))
     broken = [r["camera"] for r in results if r["frames"] == 0]
