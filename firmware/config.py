@@ -203,6 +203,6 @@ def describe(cls: type = AppConfig, prefix: str = "") -> list[tuple[str, str, An
             rows.append((path, f.metadata.get("doc", ""), f.default))
             rows.extend(describe(item, path + "[]."))  # type: ignore[arg-type]
         else:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
             rows.append((path, f.metadata.get("doc", ""), default))
     return rows

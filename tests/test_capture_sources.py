@@ -26,8 +26,8 @@ HAMILTON = "video/short_hamilton_clip.mp4"
 MOT17 = "video/MOT17-13-SDP-raw.h265"
 
 
-def fake_camera(path: Path, **kw: object) -> Callable[[int], FakePicamera2]:
-    return lambda num: FakePicamera2(num, frames=path, fps=200, **kw)  # type: ignore[arg-type]
+def fake_camera(path: Path) -> Callable[[int], FakePicamera2]:
+    return FakePicamera2.factory(path, fps=200)
 
 
 def make_replay_folder() -> FrameSource:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from firmware.capture.replay import ReplaySource
 from firmware.capture.yuv import bgr_to_yuv420
 
 RGB_FORMATS = ("RGB888", "BGR888", "XRGB8888", "XBGR8888")
@@ -69,15 +70,20 @@ class FakePicamera2:
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._arrays: list[np.ndarray] = []
-        self._replay: Any = None
+        self._replay: ReplaySource | None = None
         if isinstance(frames, (str, Path)):
-            from firmware.capture.replay import ReplaySource
             self._replay = ReplaySource(frames, camera=f"fake{camera_num}", fps=0, loop=True)
             self._replay.open()
         else:
             self._arrays = list(frames)
             if not self._arrays:
                 raise ValueError("FakePicamera2 needs at least one frame")
+
+    @classmethod
+    def factory(cls, frames: str | Path | Sequence[np.ndarray],
+                **options: Any) -> Callable[[int], FakePicamera2]:
+        """A `camera_factory` for `Picamera2Source` (and `make_source`) making fakes that replay `frames`."""
+        return lambda camera_num: cls(camera_num, frames=frames, **options)
 
     # configuration -----------------------------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from firmware.capture.frame import Frame
 from firmware.errors import LfrError
 
@@ -78,9 +80,9 @@ class SourceBase:
     def closed(self) -> bool:
         return self._closed
 
-    def _frame(self, image: object, lores: object = None) -> Frame:
+    def _frame(self, image: np.ndarray, lores: np.ndarray | None = None) -> Frame:
         """Wrap pixels into the next numbered Frame stamped with the monotonic and wall clocks now."""
-        frame = Frame(self.camera, self._frames, image, time.monotonic(), time.time(), lores)  # type: ignore[arg-type]
+        frame = Frame(self.camera, self._frames, image, time.monotonic(), time.time(), lores)
         self._frames += 1
         return frame
 
