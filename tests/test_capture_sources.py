@@ -256,6 +256,10 @@ def test_opencv_file_loops_only_when_asked() -> None:
 def test_opencv_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="does not exist"):
         OpenCVSource(str(tmp_path / "missing.mp4")).open()
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"not a video" * 100)
+    with pytest.raises(DataError, match="cannot be read by OpenCV"):
+        OpenCVSource(str(garbage)).open()
 
 
 # --- picamera2: restart on a hung front end -------------------------------------------------------

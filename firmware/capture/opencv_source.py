@@ -130,6 +130,8 @@ class OpenCVSource(SourceBase):
         cap = self._factory(self.target)
         if not cap.isOpened():
             cap.release()
+            if self.is_file:  # a file that OpenCV cannot read will not get better by waiting
+                raise DataError(f"camera {self.camera}: video file {self.target} cannot be read by OpenCV")
             self._fail("could not be opened")
             return False
         self._cap = cap
