@@ -99,6 +99,40 @@ class StorageConfig:
 
 
 @dataclass(frozen=True)
+class CameraConfig:
+    """One camera, i.e. one vision process; `source` picks the adapter from `firmware.capture.registry`."""
+
+    name: str = opt("cam0", "camera name used in alerts, stats and logs; unique per appliance")
+    source: str = opt("picamera2", "frame source adapter", choices=("picamera2", "opencv", "replay"))
+    uri: str = opt("", "opencv: RTSP URL or video file; empty means use `device`")
+    device: int = opt(0, "opencv: USB device index; picamera2: camera number", min=0, max=16)
+    path: str = opt("", "replay: a folder of images or a video file")
+    fps: float = opt(15.0, "frames per second asked of the camera; replay: 0 means as fast as possible",
+                     min=0.0, max=120.0)
+    loop: bool = opt(False, "opencv file and replay: start again at the end instead of stopping")
+    main_width: int = opt(1920, "picamera2 main stream width in pixels (crops come from it)", min=64,
+                          max=4608)
+    main_height: int = opt(1080, "picamera2 main stream height in pixels", min=64, max=3496)
+    lores_width: int = opt(640, "picamera2 lores (YUV420) stream width in pixels, for detection", min=64,
+                           max=1920)
+    lores_height: int = opt(360, "picamera2 lores stream height in pixels", min=64, max=1080)
+    read_timeout_s: float = opt(2.0, "a capture taking longer than this, in seconds, counts as a camera hang "
+                                     "(picamera2's 'frontend has timed out') and restarts the camera",
+                                min=0.1, max=60.0)
+    reconnect_max_s: float = opt(30.0, "longest wait between reconnection attempts, in seconds (exponential "
+                                       "backoff from 0.5 s)", min=0.1, max=600.0)
+
+    def __post_init__(self) -> None:
+        if self.source == "replay" and not self.path:
+            raise ConfigError(f"camera {self.name!r}: source 'replay' needs `path` (image folder or video)")
+        if self.source == "picamera2" and (self.lores_width > self.main_width
+                                           or self.lores_height > self.main_height):
+            raise ConfigError(f"camera {self.name!r}: the lores stream must not be larger than the main one")
+        if self.source == "picamera2" and (self.lores_width % 2 or self.lores_height % 2):
+            raise ConfigError(f"camera {self.name!r}: YUV420 lores width and height must be even")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
@@ -107,6 +141,13 @@ class AppConfig:
     match: MatchConfig = field(default_factory=MatchConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
+    cameras: tuple[CameraConfig, ...] = opt((CameraConfig(),), "cameras ([[cameras]]), one process each")
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.cameras]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"cameras: the name {duplicates[0]!r} is used twice; names must be unique")
 
 
 def _check_value(path: str, value: Any, hint: Any, meta: dict[str, Any] | None) -> Any:
@@ -183,9 +224,13 @@ def describe(cls: type = AppConfig, prefix: str = "") -> list[tuple[str, str, An
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         path = f"{prefix}{f.name}"
+        item = (typing.get_args(hints[f.name]) or (None,))[0]
         if dataclasses.is_dataclass(hints[f.name]):
             rows.extend(describe(hints[f.name], path + "."))
+        elif typing.get_origin(hints[f.name]) is tuple and dataclasses.is_dataclass(item):
+            rows.append((path, f.metadata.get("doc", ""), f.default))
+            rows.extend(describe(item, path + "[]."))  # type: ignore[arg-type]
         else:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
             rows.append((path, f.metadata.get("doc", ""), default))
     return rows

@@ -23,3 +23,10 @@ class Frame:
     t_mono: float
     t_wall: float
     lores: np.ndarray | None = None
+
+
+def lores_scale(frame: Frame) -> tuple[float, float]:
+    """(sx, sy) mapping lores coordinates to `image` ones, for `Detection.scaled`; (1, 1) if no lores."""
+    if frame.lores is None:
+        return 1.0, 1.0
+    return frame.image.shape[1] / frame.lores.shape[1], frame.image.shape[0] / frame.lores.shape[0]

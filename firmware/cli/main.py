@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "firmware.cli.report_cmd",
     "firmware.cli.keys_cmd",
     "firmware.cli.watchlist_cmd",
+    "firmware.cli.camera_cmd",
 )
 
 
