@@ -6,7 +6,9 @@ import argparse
 import importlib
 
 # Modules with `register(keys_subparsers)`; explicit, like firmware.cli.main.COMMANDS.
-ACTIONS: tuple[str, ...] = ()
+ACTIONS: tuple[str, ...] = (
+    "firmware.cli.keys_curve",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
