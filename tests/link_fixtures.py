@@ -48,7 +48,7 @@ def create_outbox(path: Path | str) -> Database:
     """A sqlite file (WAL) with the outbox table exactly as the store's migration will create it."""
     db = Database(str(path))
     db.enable_wal()
-    with db.conn:
+    with db.atomic():
         db.execute(OUTBOX_SCHEMA)
         db.execute(MADE_SCHEMA)
     return db
@@ -71,7 +71,7 @@ def make_alert(seq: int, *, alert_id: str | None = None) -> Alert:
 def add_alert(db: Database, seq: int) -> Alert:
     """Make alert `seq` in one transaction: its outbox row and its `made_alerts` row, or neither."""
     alert = make_alert(seq)
-    with db.conn:
+    with db.atomic():
         db.execute("INSERT INTO made_alerts (seq, alert_id) VALUES (?, ?)", [seq, alert.alert_id])
         outbox.enqueue(db, alert, time.time())
     return alert

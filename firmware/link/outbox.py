@@ -23,8 +23,11 @@ TABLE = "outbox"
 
 
 def enqueue(db: Database, alert: Alert, created: float) -> None:
-    """Add `alert` to the outbox WITHOUT committing: call it inside the transaction that creates the alert
-    (`with db.conn: ...`), so an alert exists in both places or in neither."""
+    """Add `alert` to the outbox WITHOUT committing, inside the transaction that creates the alert
+    (`with db.atomic(): ...`), so an alert exists in both places or in neither; refused outside one."""
+    if not db.conn.in_transaction:
+        raise StorageError(f"alert {alert.alert_id} must go to the outbox in the transaction that creates it "
+                           "(open one with `with db.atomic():` first)")
     header, probe, reference = alert.encode()
     try:
         db.execute(f"INSERT INTO {TABLE} (alert_id, seq, header, probe_jpeg, reference_jpeg, created) "
@@ -60,7 +63,7 @@ def mark_sent(db: Database, alert_ids: Iterable[str], when: float) -> None:
     ids = list(alert_ids)
     if not ids:
         return
-    with db.conn:
+    with db.atomic():
         db.conn.executemany(f"UPDATE {TABLE} SET attempts = attempts + 1, last_sent = ? WHERE alert_id = ?",
                             [(when, i) for i in ids])
 
@@ -70,7 +73,7 @@ def acknowledge(db: Database, alert_ids: Iterable[str]) -> int:
     ids = list(alert_ids)
     if not ids:
         return 0
-    with db.conn:
+    with db.atomic():
         cursor = db.conn.executemany(f"DELETE FROM {TABLE} WHERE alert_id = ?", [(i,) for i in ids])
     return cursor.rowcount
 

@@ -131,10 +131,12 @@ class AlertReceiver:
         self.last_seq = last_seq
         self._seen: OrderedDict[str, None] = OrderedDict((s, None) for s in seen)
         self.held: dict[int, Alert] = {}
+        self.duplicates = 0
 
     def receive(self, alert: Alert) -> tuple[list[Alert], list[Ack]]:
         """(alerts now deliverable in order, acks to send); held alerts are not acknowledged yet."""
         if alert.alert_id in self._seen or alert.seq <= self.last_seq:
+            self.duplicates += 1
             return [], [Ack(alert_id=alert.alert_id, seq=alert.seq)]
         self.held[alert.seq] = alert
         if len(self.held) > self.MAX_HELD:
