@@ -76,7 +76,7 @@ class MatchConfig:
 class LinkConfig:
     bind_address: str = opt("0.0.0.0", "appliance: address the CURVE-encrypted link listens on (van LAN)")
     appliance_host: str = opt("127.0.0.1", "viewer: host name or address of the appliance to connect to")
-    alerts_port: int = opt(5560, "TCP port of the alerts channel (alerts, acks, decisions, heartbeats, health)",
+    alerts_port: int = opt(5560, "TCP port of the alerts channel (alerts, acks, decisions, heartbeats)",
                            min=1024, max=65535)
     preview_port: int = opt(5561, "TCP port of the conflated live-preview stream (newest frame only)",
                             min=1024, max=65535)
@@ -85,11 +85,11 @@ class LinkConfig:
                               min=0.5, max=3.0)
     resend_interval: float = opt(2.0, "seconds before an unacknowledged alert or decision is sent again",
                                  min=0.2, max=60.0)
-    window: int = opt(64, "unacknowledged alerts in flight at once, lowest capture order first", min=1, max=1024)
+    window: int = opt(64, "unacknowledged alerts in flight at once, lowest seq first", min=1, max=1024)
     health_interval: float = opt(2.0, "seconds between health messages to the viewer", min=0.5, max=60.0)
     secret_key: str = opt("/etc/lfr/link/link.key_secret", "this machine's CURVE secret key file (mode 0600)")
-    public_key: str = opt("/etc/lfr/link/link.key", "this machine's CURVE public key file (give it to the peer)")
-    allowed_keys: str = opt("/etc/lfr/link/allowed_laptops", "appliance: paired laptop public keys, one a line")
+    public_key: str = opt("/etc/lfr/link/link.key", "this machine's CURVE public key file (for the peer)")
+    allowed_keys: str = opt("/etc/lfr/link/allowed_laptops", "appliance: paired laptop keys, one a line")
     appliance_public_key: str = opt("/etc/lfr/link/appliance.key", "viewer: the appliance's public key file")
 
 

@@ -94,7 +94,8 @@ def run_loss(workdir: Path, alerts: int = 1000, viewer_restarts: int = 20, appli
     restarts = kills = 0
     # Spread the interruptions over the stream so each lands while alerts are still being made.
     viewer_gap, kill_gap = stream_seconds / (viewer_restarts + 2), stream_seconds / (appliance_kills + 1.5)
-    next_viewer, next_kill = start + rng.uniform(0.3, 1.0) * viewer_gap, start + rng.uniform(0.6, 1.0) * kill_gap
+    next_viewer = start + rng.uniform(0.3, 1.0) * viewer_gap
+    next_kill = start + rng.uniform(0.6, 1.0) * kill_gap
     try:
         while True:
             now = time.monotonic()

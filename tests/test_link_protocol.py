@@ -1,4 +1,4 @@
-"""The link's state machine without sockets: resend until acknowledged, in order, once; liveness; decisions."""
+"""The link's state machine without sockets: resend until acknowledged, in order, once; liveness."""
 
 from __future__ import annotations
 

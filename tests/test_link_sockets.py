@@ -6,7 +6,7 @@ import dataclasses
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ import zmq
 from link_fixtures import PairedKeys, add_alert, create_outbox, link_config, paired_keys, tiny_jpeg
 
 from firmware.config import LinkConfig
-from firmware.errors import LinkError, PolicyError
+from firmware.errors import KeyFileError, LinkError, PolicyError
 from firmware.link import outbox
 from firmware.link.appliance_link import ApplianceLink
 from firmware.link.messages import Alert, Decision, DecisionAck, Health, Heartbeat, Preview, decode
@@ -125,7 +125,8 @@ def test_health_and_the_newest_preview_reach_the_viewer(keys: PairedKeys, db_pat
             def publish() -> bool:
                 nonlocal frame
                 frame += 1
-                app.publish_preview(Preview(camera="cam0", t_wall=frame, width=2, height=2, jpeg=tiny_jpeg(1)))
+                app.publish_preview(Preview(camera="cam0", t_wall=frame, width=2, height=2,
+                                            jpeg=tiny_jpeg(1)))
                 return bool(slow)
 
             assert wait_for(publish)  # the viewer is now stuck in its callback on one frame
@@ -198,6 +199,10 @@ def _intruder_sub(ctx: zmq.Context, port: int, curve: tuple[bytes, bytes, bytes]
     return sock
 
 
+BEAT = Heartbeat(role="viewer", t_wall=1.0)
+PREVIEW = Preview(camera="c", t_wall=1.0, width=1, height=1, jpeg=tiny_jpeg(0))
+
+
 def test_unpaired_key_and_plain_clients_receive_nothing(keys: PairedKeys, db_path: Path) -> None:
     db = create_outbox(db_path)
     for s in range(1, 6):
@@ -218,10 +223,10 @@ def test_unpaired_key_and_plain_clients_receive_nothing(keys: PairedKeys, db_pat
             while time.monotonic() < end:
                 for sock in intruders[::2]:
                     try:
-                        sock.send_multipart(Heartbeat(role="viewer", t_wall=time.time()).encode(), zmq.NOBLOCK)
+                        sock.send_multipart(BEAT.encode(), zmq.NOBLOCK)
                     except zmq.Again:
                         pass  # refused during the handshake: nothing to send to
-                app.publish_preview(Preview(camera="c", t_wall=1.0, width=1, height=1, jpeg=tiny_jpeg(0)))
+                app.publish_preview(PREVIEW)
                 for sock, _ in poller.poll(50):
                     received.append(sock.recv_multipart())
             assert received == []
@@ -231,12 +236,9 @@ def test_unpaired_key_and_plain_clients_receive_nothing(keys: PairedKeys, db_pat
             rec = Recorder()
             with rec.viewer(_ports(config, app), keys):
                 assert wait_for(lambda: len(rec.alerts) == 5)
-                assert wait_for(lambda: (app.publish_preview(
-                    Preview(camera="c", t_wall=1.0, width=1, height=1, jpeg=tiny_jpeg(0))), rec.previews)[1] != [])
-            for sock in intruders:
-                sock.close()
+                assert wait_for(lambda: (app.publish_preview(PREVIEW), rec.previews)[1] != [])
     finally:
-        ctx.term()
+        ctx.destroy(linger=0)
     assert [decode(a.encode()) for a in rec.alerts] == rec.alerts
 
 
@@ -252,3 +254,10 @@ def test_close_is_safe_twice_and_a_busy_port_is_a_clear_error(keys: PairedKeys, 
     app.close()
     app.close()
     assert not app._thread.is_alive() and not viewer._thread.is_alive()
+
+
+def test_appliance_refuses_a_secret_key_others_can_read(keys: PairedKeys, db_path: Path) -> None:
+    config = link_config(keys)
+    Path(config.secret_key).chmod(0o644)
+    with pytest.raises(KeyFileError, match="mode 0644"):
+        ApplianceLink(config, db_path, when_decision=lambda d: None)

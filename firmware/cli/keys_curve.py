@@ -64,7 +64,8 @@ def _pair(args: argparse.Namespace) -> int:
     key = _laptop_key(args.laptop_key)
     added = allowed.pair(key, args.comment)
     state = "paired" if added else "already paired"
-    emit(args, {"fingerprint": fingerprint(key), "paired": True, "new": added, "allowed_keys": str(allowed.path)},
+    emit(args, {"fingerprint": fingerprint(key), "paired": True, "new": added,
+                "allowed_keys": str(allowed.path)},
          f"laptop key {state}: {fingerprint(key)}\ncheck this fingerprint with the one the laptop printed")
     return 0
 
@@ -90,6 +91,7 @@ def _show(args: argparse.Namespace) -> int:
         appliance = fingerprint(load_public(config.appliance_public_key))
         lines.append(f"appliance this laptop trusts: {appliance} ({config.appliance_public_key})")
     emit(args, {"fingerprint": own.fingerprint, "secret_key_file": config.secret_key, "appliance": appliance,
-                "paired_laptops": [{"fingerprint": fingerprint(k), "comment": c} for k, c in laptops.items()]},
+                "paired_laptops": [{"fingerprint": fingerprint(k), "comment": c}
+                                   for k, c in laptops.items()]},
          "\n".join(lines))
     return 0

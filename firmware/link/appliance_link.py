@@ -68,7 +68,8 @@ class ApplianceLink:
         self._pub = self._ctx.socket(zmq.PUB)
         try:
             self._auth.start()
-            self._auth.configure_curve_callback(sockets.ZAP_DOMAIN.decode(), credentials_provider=self.allowed)
+            self._auth.configure_curve_callback(sockets.ZAP_DOMAIN.decode(),
+                                                credentials_provider=self.allowed)
             self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
             sockets.curve_server(self._router, keypair)
             self._router.bind(sockets.endpoint(config.bind_address, config.alerts_port))
@@ -150,8 +151,9 @@ class ApplianceLink:
                 now = time.monotonic()
                 acked = self._receive(db) if self._router in ready else 0
                 live, beat = self.protocol.heartbeat_due(now, time.time())
-                for peer in live if beat is not None else ():
-                    self._send(peer, beat)
+                if beat is not None:
+                    for peer in live:
+                        self._send(peer, beat)
                 if self._health is not None and self.protocol.active is not None and \
                         now - last_health >= self.config.health_interval:
                     last_health = now
@@ -189,7 +191,7 @@ class ApplianceLink:
 
     def _log_peer(self, frame: zmq.Frame) -> None:
         try:
-            key = frame.get("User-Id").encode()
+            key = str(frame.get("User-Id")).encode()
             log.info("viewer connected with laptop key %s", fingerprint(key))
         except (zmq.ZMQError, ValueError) as exc:
             log.info("viewer connected (key not known: %s)", exc)

@@ -32,7 +32,8 @@ ROLES = ("appliance", "viewer")
 
 
 def _f(*, min: float | None = None, max: float | None = None, max_len: int = 200,
-       choices: tuple[str, ...] | None = None, is_uuid: bool = False, default: Any = dataclasses.MISSING) -> Any:
+       choices: tuple[str, ...] | None = None, is_uuid: bool = False,
+       default: Any = dataclasses.MISSING) -> Any:
     """A message field with its limits, checked when the message is built or decoded."""
     meta = {"min": min, "max": max, "max_len": max_len, "choices": choices, "uuid": is_uuid}
     return field(default=default, metadata=meta)
@@ -66,7 +67,8 @@ class Message:
                 header[f.name] = value
         raw = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
         if len(raw) > MAX_HEADER_BYTES:
-            raise MessageError("oversize", f"{self.TYPE} header is {len(raw)} bytes, limit {MAX_HEADER_BYTES}")
+            raise MessageError("oversize",
+                               f"{self.TYPE} header is {len(raw)} bytes, limit {MAX_HEADER_BYTES}")
         return [raw, *frames]
 
 
@@ -279,7 +281,7 @@ def decode(frames: Sequence[bytes]) -> Message:
     if len(frames) != 1 + len(binary):
         raise MessageError("frame_count", f"{kind} needs {1 + len(binary)} frames, got {len(frames)}")
     kwargs: dict[str, Any] = {}
-    for f, frame in zip(binary, frames[1:]):
+    for f, frame in zip(binary, frames[1:], strict=True):
         kwargs[f.name] = bytes(frame)
     for f in fields:
         if f.metadata.get("frame"):

@@ -34,7 +34,8 @@ def enqueue(db: Database, alert: Alert, created: float) -> None:
                    "VALUES (?, ?, ?, ?, ?, ?)",
                    [alert.alert_id, alert.seq, header.decode("utf-8"), probe, reference, created])
     except sqlite3.Error as exc:
-        raise StorageError(f"cannot add alert {alert.alert_id} (seq {alert.seq}) to the outbox: {exc}") from exc
+        raise StorageError(f"cannot add alert {alert.alert_id} (seq {alert.seq}) to the outbox: {exc}"
+                           ) from exc
 
 
 def pending(db: Database, limit: int) -> list[tuple[str, int]]:
@@ -44,7 +45,7 @@ def pending(db: Database, limit: int) -> list[tuple[str, int]]:
 
 
 def load(db: Database, alert_id: str) -> Alert | None:
-    """The outbox alert `alert_id` as a message, or None when it is gone (acknowledged) or corrupt (logged)."""
+    """The outbox alert `alert_id` as a message; None when it is gone (acknowledged) or corrupt (logged)."""
     row = db.execute(f"SELECT header, probe_jpeg, reference_jpeg FROM {TABLE} WHERE alert_id = ?",
                      [alert_id]).fetchone()
     if row is None:

@@ -249,7 +249,7 @@ class ApplianceProtocol:
         return ack
 
     def due_alerts(self, pending: Sequence[tuple[str, int]], now: float) -> list[tuple[str, int | None]]:
-        """(alert_id, prev_seq) of the alerts to send to the active viewer now (none while no viewer is live)."""
+        """(alert_id, prev_seq) of the alerts to send to the active viewer now (none while none is live)."""
         if not self.is_up(now):
             return []
         return self.sender.due(pending, now)
@@ -312,7 +312,7 @@ class ViewerProtocol:
             message = decode(frames)
             if not isinstance(message, (Alert, Heartbeat, DecisionAck, Health)) or (
                     isinstance(message, Heartbeat) and message.role != "appliance"):
-                raise MessageError("unexpected_type", f"the viewer does not take {message.TYPE} messages here")
+                raise MessageError("unexpected_type", f"the viewer does not take {message.TYPE} messages")
         except MessageError as exc:
             self.rejects.reject(exc)
             return events

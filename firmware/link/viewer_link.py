@@ -1,4 +1,4 @@
-"""The operator laptop's end of the link: a CURVE client of the appliance (DEALER for alerts, SUB for preview).
+"""The operator laptop's end of the link: a CURVE client of the appliance (DEALER: alerts; SUB: preview).
 
 The DEALER talks to the appliance's ROUTER; each (re)connection is a new routing id there, which tells the
 appliance to send every pending alert again. The SUB is conflated (newest preview frame only). One worker
@@ -172,4 +172,4 @@ class ViewerLink:
             self._dealer.send_multipart(message.encode(), zmq.NOBLOCK)
         except zmq.Again:
             if not isinstance(message, Heartbeat):
-                log.debug("no connection to the appliance; %s not sent (it is resent or superseded)", message.TYPE)
+                log.debug("no connection to the appliance; %s not sent (resent later)", message.TYPE)
