@@ -22,6 +22,7 @@ def main() -> int:
     parser.add_argument("--alerts", type=int, default=1000)
     parser.add_argument("--viewer-restarts", type=int, default=20)
     parser.add_argument("--appliance-kills", type=int, default=5)
+    parser.add_argument("--network-cuts", type=int, default=10)
     parser.add_argument("--stream-seconds", type=float, default=8.0, help="how long making the alerts takes")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
@@ -30,10 +31,12 @@ def main() -> int:
     for seed in range(1, args.seeds + 1):
         with tempfile.TemporaryDirectory() as tmp:
             r = run_loss(Path(tmp), args.alerts, args.viewer_restarts, args.appliance_kills,
-                         args.stream_seconds, seed=seed)
+                         args.network_cuts, args.stream_seconds, seed=seed)
         row = {"seed": seed, "alerts": r.alerts, "made": r.made, "delivered": len(r.delivered_ids),
                "unique": len(set(r.delivered_ids)), "exactly_once_in_order": r.exactly_once_in_order,
-               "viewer_restarts": r.viewer_restarts, "appliance_kills": r.appliance_kills,
+               "viewer_restarts": r.viewer_restarts, "network_cuts": r.network_cuts,
+               "appliance_kills": r.appliance_kills, "viewer_connections": r.viewer_connections,
+               "cuts_severing": r.cuts_severing,
                "duplicates_dropped": r.duplicates_dropped, "outbox_left": r.outbox_left,
                "seconds": round(r.seconds, 1)}
         failed += not r.exactly_once_in_order

@@ -84,6 +84,81 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Relay:
+    """A TCP relay from a local port to `target`, whose connections a test can cut, like a pulled cable.
+
+    `cut(seconds)` closes every connection through it and refuses new ones for `seconds`.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port = int(self._listener.getsockname()[1])
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._refuse_until = 0.0
+        self.connections = 0
+        self.severed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="relay", daemon=True)
+        self._thread.start()
+
+    def cut(self, seconds: float) -> None:
+        with self._lock:
+            self._refuse_until = time.monotonic() + seconds
+            self.severed += bool(self._open)
+            for sock in self._open:
+                _shut(sock)
+            self._open.clear()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.cut(0)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            with self._lock:
+                if time.monotonic() < self._refuse_until:
+                    _shut(client)
+                    continue
+                try:
+                    server = socket.create_connection(("127.0.0.1", self.target_port), timeout=1)
+                except OSError:
+                    _shut(client)
+                    continue
+                server.settimeout(None)
+                self._open += [client, server]
+                self.connections += 1
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by the other side
+    sock.close()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    """Copy bytes one way until either side closes."""
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass  # the relay cut this connection
+    _shut(src)
+    _shut(dst)
+
+
 @dataclass(frozen=True)
 class PairedKeys:
     appliance: KeyPair

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from link_fixtures import create_outbox, free_port, link_config, paired_keys
+from link_fixtures import Relay, create_outbox, free_port, link_config, paired_keys
 
 from firmware.link.messages import Alert
 from firmware.link.viewer_link import ViewerLink
@@ -29,7 +29,10 @@ class LossReport:
     delivered_ids: list[str]
     made_ids: list[str]
     viewer_restarts: int
+    network_cuts: int
     appliance_kills: int
+    viewer_connections: int
+    cuts_severing: int
     duplicates_dropped: int
     outbox_left: int
     seconds: float
@@ -66,14 +69,17 @@ class _Appliance:
 
 
 def run_loss(workdir: Path, alerts: int = 1000, viewer_restarts: int = 20, appliance_kills: int = 5,
-             stream_seconds: float = 12.0, seed: int = 1, timeout: float = 120.0) -> LossReport:
-    """Make `alerts` alerts over about `stream_seconds`, interrupting both ends while they are made."""
+             network_cuts: int = 10, stream_seconds: float = 12.0, seed: int = 1,
+             timeout: float = 120.0) -> LossReport:
+    """Make `alerts` alerts over about `stream_seconds`, interrupting both ends while they are made: the
+    viewer stops and restarts, its connection is cut (through a relay), the appliance is SIGKILLed."""
     rng = random.Random(seed)
     keys = paired_keys(workdir / "keys")
     db_path = workdir / "appliance.db"
     db = create_outbox(db_path)
     alerts_port, preview_port = free_port(), free_port()
-    config = link_config(keys, alerts_port, preview_port)
+    relay = Relay(alerts_port)
+    config = link_config(keys, relay.port, preview_port)
     appliance = _Appliance(["--db", str(db_path), "--keys", str(keys.key_dir), "--alerts-port",
                             str(alerts_port), "--preview-port", str(preview_port), "--total", str(alerts),
                             "--rate", str(alerts / stream_seconds)])
@@ -91,11 +97,13 @@ def run_loss(workdir: Path, alerts: int = 1000, viewer_restarts: int = 20, appli
     start = time.monotonic()
     appliance.start()
     viewer: ViewerLink | None = open_viewer()
-    restarts = kills = 0
+    restarts = kills = cuts = 0
     # Spread the interruptions over the stream so each lands while alerts are still being made.
     viewer_gap, kill_gap = stream_seconds / (viewer_restarts + 2), stream_seconds / (appliance_kills + 1.5)
+    cut_gap = stream_seconds / (network_cuts + 2)
     next_viewer = start + rng.uniform(0.3, 1.0) * viewer_gap
     next_kill = start + rng.uniform(0.6, 1.0) * kill_gap
+    next_cut = start + rng.uniform(0.3, 1.0) * cut_gap
     try:
         while True:
             now = time.monotonic()
@@ -111,6 +119,10 @@ def run_loss(workdir: Path, alerts: int = 1000, viewer_restarts: int = 20, appli
                 viewer = open_viewer()
                 restarts += 1
                 next_viewer = time.monotonic() + rng.uniform(0.5, 1.0) * viewer_gap
+            if streaming and cuts < network_cuts and now >= next_cut:
+                relay.cut(rng.uniform(0.0, 0.5) * cut_gap)
+                cuts += 1
+                next_cut = time.monotonic() + rng.uniform(0.5, 1.0) * cut_gap
             if streaming and kills < appliance_kills and now >= next_kill:
                 appliance.kill()
                 kills += 1
@@ -126,10 +138,14 @@ def run_loss(workdir: Path, alerts: int = 1000, viewer_restarts: int = 20, appli
             dropped += viewer.protocol.receiver.duplicates
             viewer.close()
         appliance.stop()
+        severing = relay.severed  # before closing: the relay's own shutdown is no interruption
+        relay.close()
     rows = db.execute("SELECT alert_id FROM made_alerts ORDER BY seq").fetchall()
     left = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
     db.close()
     return LossReport(alerts=alerts, made=len(rows), delivered_seqs=[a.seq for a in got],
                       delivered_ids=[a.alert_id for a in got], made_ids=[r[0] for r in rows],
-                      viewer_restarts=restarts, appliance_kills=kills, duplicates_dropped=dropped,
+                      viewer_restarts=restarts, network_cuts=cuts, appliance_kills=kills,
+                      viewer_connections=relay.connections, cuts_severing=severing,
+                      duplicates_dropped=dropped,
                       outbox_left=left, seconds=time.monotonic() - start)
