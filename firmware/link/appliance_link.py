@@ -15,6 +15,7 @@ from any thread (the PUB socket is guarded by a lock).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,8 @@ class ApplianceLink:
         self._wake = threading.Event()
         self._preview_lock = threading.Lock()
         self._health: Health | None = None
+        self._last_scan = self._last_health = 0.0
+        self._unsendable: set[str] = set()  # outbox rows that cannot be decoded (logged once each)
         self._closed = False
         self._ctx = zmq.Context()
         self._auth = ThreadAuthenticator(self._ctx, log=logging.getLogger(__name__ + ".zap"))
@@ -143,32 +146,40 @@ class ApplianceLink:
         db = Database(self.db_path)
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
-        unsendable: set[str] = set()
-        last_scan = last_health = 0.0
         try:
             while not self._stop.is_set():
-                ready = dict(poller.poll(sockets.POLL_MS))
-                now = time.monotonic()
-                acked = self._receive(db) if self._router in ready else 0
-                live, beat = self.protocol.heartbeat_due(now, time.time())
-                if beat is not None:
-                    for peer in live:
-                        self._send(peer, beat)
-                if self._health is not None and self.protocol.active is not None and \
-                        now - last_health >= self.config.health_interval:
-                    last_health = now
-                    self._send(self.protocol.active, self._health)
-                if acked or self._wake.is_set() or now - last_scan >= OUTBOX_CHECK_S:
-                    self._wake.clear()
-                    last_scan = now
-                    self._send_alerts(db, now, unsendable)
-                change = self.protocol.link_change(now)
-                if change is not None:
-                    log.info("link to the viewer is %s", "up" if change else "down")
-                    if self.when_link is not None:
-                        self.when_link(change)
+                try:
+                    self._step(db, poller)
+                except sqlite3.OperationalError as exc:
+                    # e.g. "database is locked" for longer than the busy timeout: nothing is lost (an
+                    # unrecorded ack only means a resend, dropped by the viewer), so wait and go on.
+                    log.warning("outbox unavailable (%s); retrying", exc)
+                    self._stop.wait(0.5)
         finally:
             db.close()
+
+    def _step(self, db: Database, poller: zmq.Poller) -> None:
+        """One turn of the worker: receive, heartbeat, health, (re)send alerts, report link changes."""
+        ready = dict(poller.poll(sockets.POLL_MS))
+        now = time.monotonic()
+        acked = self._receive(db) if self._router in ready else 0
+        live, beat = self.protocol.heartbeat_due(now, time.time())
+        if beat is not None:
+            for peer in live:
+                self._send(peer, beat)
+        if self._health is not None and self.protocol.active is not None and \
+                now - self._last_health >= self.config.health_interval:
+            self._last_health = now
+            self._send(self.protocol.active, self._health)
+        if acked or self._wake.is_set() or now - self._last_scan >= OUTBOX_CHECK_S:
+            self._wake.clear()
+            self._last_scan = now
+            self._send_alerts(db, now)
+        change = self.protocol.link_change(now)
+        if change is not None:
+            log.info("link to the viewer is %s", "up" if change else "down")
+            if self.when_link is not None:
+                self.when_link(change)
 
     def _receive(self, db: Database) -> int:
         """Handle every waiting message; returns how many outbox rows acknowledgements removed."""
@@ -209,7 +220,8 @@ class ApplianceLink:
             return
         self._send(peer, self.protocol.decision_done(decision, True))
 
-    def _send_alerts(self, db: Database, now: float, unsendable: set[str]) -> None:
+    def _send_alerts(self, db: Database, now: float) -> None:
+        unsendable = self._unsendable
         if not self.protocol.is_up(now) or self.protocol.active is None:
             return
         pending = [p for p in outbox.pending(db, self.config.window + len(unsendable))
