@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 import zmq
-from link_fixtures import PairedKeys, add_alert, create_outbox, link_config, paired_keys, tiny_jpeg
+from link_fixtures import (
+    PairedKeys,
+    add_alert,
+    create_outbox,
+    free_port,
+    link_config,
+    make_alert,
+    paired_keys,
+    tiny_jpeg,
+)
 
 from firmware.config import LinkConfig
 from firmware.errors import KeyFileError, LinkError, PolicyError
@@ -261,3 +270,53 @@ def test_appliance_refuses_a_secret_key_others_can_read(keys: PairedKeys, db_pat
     Path(config.secret_key).chmod(0o644)
     with pytest.raises(KeyFileError, match="mode 0644"):
         ApplianceLink(config, db_path, when_decision=lambda d: None)
+
+
+def test_garbage_from_an_authenticated_peer_changes_nothing_over_real_sockets(keys: PairedKeys,
+                                                                              db_path: Path) -> None:
+    """Both socket ends keep working after a paired peer sends thousands of malformed messages."""
+    from test_link_fuzz import malformed
+
+    db = create_outbox(db_path)
+    add_alert(db, 1)
+    config = link_config(keys)
+    garbage = malformed(11, 2000)
+    ctx = zmq.Context()
+    try:
+        with ApplianceLink(config, db_path, when_decision=lambda d: None) as app:
+            raw = ctx.socket(zmq.DEALER)
+            raw.linger = 0
+            raw.curve_publickey, raw.curve_secretkey = keys.laptop.public, keys.laptop.secret
+            raw.curve_serverkey = keys.appliance.public
+            raw.connect(f"tcp://127.0.0.1:{app.alerts_port}")
+            for frames in garbage:
+                raw.send_multipart(frames or [b""])
+            assert wait_for(lambda: sum(app.protocol.rejects.counts.values()) >= len(garbage))
+            assert app.protocol.peers == {} and outbox.count(db) == 1
+            raw.close()
+            rec = Recorder()
+            with rec.viewer(_ports(config, app), keys):
+                assert wait_for(lambda: len(rec.alerts) == 1)
+        # The viewer side: a stand-in appliance (CURVE server with the appliance's key) sends garbage,
+        # then one real alert; only the alert comes out.
+        fake = ctx.socket(zmq.ROUTER)
+        fake.linger = 0
+        fake.setsockopt(zmq.ROUTER_MANDATORY, 1)  # block at the high-water mark instead of dropping
+        fake.sndtimeo = 5000
+        fake.curve_server = True
+        fake.curve_publickey, fake.curve_secretkey = keys.appliance.public, keys.appliance.secret
+        port = fake.bind_to_random_port("tcp://127.0.0.1")
+        rec = Recorder()
+        fake_config = dataclasses.replace(config, alerts_port=port, preview_port=free_port())
+        with rec.viewer(fake_config, keys) as viewer:
+            assert fake.poll(3000)
+            peer = fake.recv_multipart()[0]
+            for frames in garbage:
+                fake.send_multipart([peer, *(frames or [b""])])
+            alert = make_alert(7)
+            fake.send_multipart([peer, *alert.encode()])
+            assert wait_for(lambda: len(rec.alerts) == 1)
+            assert sum(viewer.protocol.rejects.counts.values()) == len(garbage)
+        assert rec.alerts == [alert]
+    finally:
+        ctx.destroy(linger=0)
