@@ -128,6 +128,20 @@ def test_a_new_viewer_connection_gets_everything_again_at_once() -> None:
     assert p.due_alerts([("a", 1)], 0.6) == [("a", None)]
 
 
+def test_when_the_active_viewer_goes_another_live_one_takes_over() -> None:
+    p = ApplianceProtocol(T)
+    p.handle(PEER, VIEWER_BEAT, 0.0)
+    p.handle(OTHER, VIEWER_BEAT, 0.1)
+    assert p.active == OTHER
+    p.handle(PEER, VIEWER_BEAT, 0.2)
+    assert p.active == OTHER  # a known peer does not steal the link while the active one is live
+    p.peer_gone(OTHER)
+    assert not p.is_up(0.3)
+    p.handle(PEER, VIEWER_BEAT, 0.4)
+    assert p.active == PEER and p.is_up(0.4)
+    assert p.due_alerts([("a", 1)], 0.4) == [("a", None)]
+
+
 def test_heartbeats_go_to_live_peers_once_per_interval() -> None:
     p = ApplianceProtocol(T)
     p.handle(PEER, VIEWER_BEAT, 0.0)

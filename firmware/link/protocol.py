@@ -221,10 +221,12 @@ class ApplianceProtocol:
         except MessageError as exc:
             self.rejects.reject(exc)
             return events
-        if peer not in self.peers:
-            events.new_peer = True
-            self.active = peer
-            self.sender.reset()
+        if peer not in self.peers or not self.is_up(now):
+            # The newest connection gets the alerts; so does a remaining one when the active one went quiet.
+            events.new_peer = peer not in self.peers
+            if peer != self.active:
+                self.active = peer
+                self.sender.reset()
         self.peers[peer] = now
         if peer == self.active:
             self._liveness.beat(now)
