@@ -112,6 +112,28 @@ def test_decisions_reach_the_appliance_and_are_acknowledged(keys: PairedKeys, db
     assert not by_id[bad.decision_id].accepted and "no alert" in by_id[bad.decision_id].reason
 
 
+def test_an_alert_the_viewer_cannot_keep_stays_in_the_outbox(keys: PairedKeys, db_path: Path) -> None:
+    db = create_outbox(db_path)
+    alert = add_alert(db, 1)
+    config = link_config(keys)
+
+    def disk_full(a: Alert) -> None:
+        raise OSError("No space left on device")
+
+    links: list[bool] = []
+    with ApplianceLink(config, db_path, when_decision=lambda d: None) as app:
+        with ViewerLink(_ports(config, app), when_alert=disk_full, when_link=links.append,
+                        keypair=keys.laptop, appliance_public=keys.appliance.public) as broken:
+            assert wait_for(lambda: broken.failure is not None)
+            assert not broken.is_link_up
+            assert links in ([], [True, False])  # never reported up, or reported down again
+        assert outbox.count(db) == 1
+        rec = Recorder()
+        with rec.viewer(_ports(config, app), keys):
+            assert wait_for(lambda: len(rec.alerts) == 1)
+    assert rec.alerts[0].alert_id == alert.alert_id
+
+
 def test_health_and_the_newest_preview_reach_the_viewer(keys: PairedKeys, db_path: Path) -> None:
     rec = Recorder()
     release = threading.Event()

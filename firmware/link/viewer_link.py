@@ -80,7 +80,7 @@ class ViewerLink:
 
     @property
     def is_link_up(self) -> bool:
-        return self.protocol.is_up(time.monotonic())
+        return self.failure is None and self.protocol.is_up(time.monotonic())
 
     def close(self) -> None:
         """Stop the worker and release the sockets; safe to call twice."""
@@ -113,6 +113,8 @@ class ViewerLink:
             ready = dict(poller.poll(sockets.POLL_MS))
             now = time.monotonic()
             if self._dealer in ready and not self._receive():
+                if self.when_link is not None and self.protocol.link_change(float("inf")) is False:
+                    self.when_link(False)
                 return
             if self._sub in ready:
                 self._receive_preview()
