@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import signal
 import socket
 import sys
@@ -19,8 +20,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
+from PIL import Image
 from sqlite_utils import Database
 
 from firmware.config import LinkConfig
@@ -56,9 +56,9 @@ def create_outbox(path: Path | str) -> Database:
 
 def tiny_jpeg(value: int) -> bytes:
     """A small real JPEG (a flat 16×16 grey square), so alerts carry decodable images but no face."""
-    ok, buf = cv2.imencode(".jpg", np.full((16, 16, 3), value % 256, np.uint8))
-    assert ok
-    return buf.tobytes()
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (value % 256,) * 3).save(buf, "JPEG")
+    return buf.getvalue()
 
 
 def make_alert(seq: int, *, alert_id: str | None = None) -> Alert:
