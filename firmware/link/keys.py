@@ -158,6 +158,7 @@ class AllowedKeys:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._warned: set[bytes] = set()  # refused keys already logged as a warning (repeats: debug)
 
     def entries(self) -> dict[bytes, str]:
         """Paired public keys (Z85) and their comments."""
@@ -187,7 +188,10 @@ class AllowedKeys:
             log.error("refusing every laptop: %s", exc)
             return False
         if not allowed:
-            log.warning("refused a laptop with unpaired key %s", fingerprint(bytes(key)))
+            level = logging.DEBUG if key in self._warned else logging.WARNING
+            if len(self._warned) < 1000:
+                self._warned.add(bytes(key))
+            log.log(level, "refused a laptop with unpaired key %s", fingerprint(bytes(key)))
         return allowed
 
     def _save(self, keys: dict[bytes, str]) -> None:
