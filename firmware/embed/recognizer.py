@@ -19,7 +19,6 @@ from firmware.embed.align import align_face
 from firmware.embed.embedder import FaceEmbedder
 from firmware.embed.quality import Quality, assess
 
-
 # Padding (fraction of the longer side) tried in turn on portrait photos; see `Recognizer.main_face`.
 PORTRAIT_PADS = (0.25, 0.75)
 

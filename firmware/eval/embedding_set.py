@@ -7,8 +7,8 @@ the usual protocol fallback, and the count is reported beside every figure.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +69,7 @@ def embed_images(recognizer: Recognizer, paths: Sequence[Path], pads: tuple[floa
                 stored[key_of[p]] = np.append(fresh.embeddings[j], np.float32(j in fresh.failed))
             cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp.npz")
-            np.savez(tmp, **stored)
+            np.savez(tmp, **stored)  # type: ignore[arg-type]
             tmp.replace(cache)
         rows = np.stack([stored[k] for k in keys])
         return EmbeddedImages(paths, np.ascontiguousarray(rows[:, :-1]), set(np.nonzero(rows[:, -1])[0].tolist()))

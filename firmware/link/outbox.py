@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from sqlite_utils import Database
 
 from firmware.errors import MessageError, StorageError
+from firmware.link.messages import Alert, decode
 from firmware.store import audit
 from firmware.store.db import transaction
-from firmware.link.messages import Alert, decode
 
 log = logging.getLogger(__name__)
 

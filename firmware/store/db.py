@@ -64,7 +64,8 @@ _V1_SCHEMA: tuple[str, ...] = (
         category TEXT NOT NULL,
         reason TEXT NOT NULL,
         state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'decided')),
-        decision TEXT CHECK (decision IS NULL OR decision IN ('confirmed_stopped', 'confirmed_not_stopped', 'false_alert')),
+        decision TEXT CHECK (decision IS NULL
+                             OR decision IN ('confirmed_stopped', 'confirmed_not_stopped', 'false_alert')),
         decision_note TEXT,
         decided_at REAL,
         images_purged_at REAL
