@@ -20,7 +20,7 @@ from firmware.errors import PolicyError
 from firmware.hardware.clock import Clock
 from firmware.store import audit
 from firmware.store.db import transaction, truncate_wal
-from firmware.store.deployments import require_open, wipe_watchlist
+from firmware.store.deployments import current, wipe_watchlist
 from firmware.watchlist.duplicates import DuplicatePair
 from firmware.watchlist.importer import ImportResult
 
@@ -99,17 +99,18 @@ def replace_active(db: sqlite_utils.Database, deployment_id: int, result: Import
     m = result.manifest
     now = clock.time()
     with transaction(db):
-        dep = require_open(db)
-        if dep.id != deployment_id:
-            raise PolicyError(f"deployment {deployment_id} was stopped during the import (deployment {dep.id} "
-                              "is open now); run the import again")
+        dep = current(db)
+        if dep is None or dep.id != deployment_id:
+            now_open = f"deployment {dep.id} is open now" if dep else "no deployment is open now"
+            raise PolicyError(f"deployment {deployment_id} was stopped during the import ({now_open}); "
+                              "nothing was loaded")
         previous = active(db)
         held = db.execute("SELECT COUNT(*) FROM watchlist_entries WHERE deployment_id = ?",
                           [dep.id]).fetchone()[0]
         if previous is not None or held:
             wipe_watchlist(db, dep.id, clock=clock, actor=actor,
                            reason=f"replaced by bundle {result.bundle_sha256}")
-        db.executemany(
+        db.conn.executemany(
             "INSERT INTO watchlist_entries (deployment_id, subject_id, name, category, reason, reference_jpeg, "
             "embedding, bundle_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(dep.id, r.entry.id, r.entry.name, r.entry.category, r.entry.reason, r.reference_jpeg,
@@ -151,15 +152,15 @@ def expire_if_due(db: sqlite_utils.Database, *, clock: Clock, actor: str) -> Exp
 
     Cheap when nothing is due (one query, no write), so a timer may run it every minute.
     """
-    current = active(db)
-    if current is None or clock.time() < current.valid_until:
-        return ExpireResult(current, False)
+    loaded = active(db)
+    if loaded is None or clock.time() < loaded.valid_until:
+        return ExpireResult(loaded, False)
     with transaction(db):
-        current = active(db)  # re-read under the write lock: another process may have wiped it
-        if current is None:
+        loaded = active(db)  # re-read under the write lock: another process may have wiped it
+        if loaded is None:
             return ExpireResult(None, False)
-        wiped = wipe_watchlist(db, current.deployment_id, clock=clock, actor=actor,
-                               reason=f"valid-until passed (bundle {current.bundle_sha256})")
+        wiped = wipe_watchlist(db, loaded.deployment_id, clock=clock, actor=actor,
+                               reason=f"valid-until passed (bundle {loaded.bundle_sha256})")
     truncate_wal(db)
-    log.info("watchlist %d of deployment %d expired: %d entries wiped", current.id, current.deployment_id, wiped)
-    return ExpireResult(latest(db, current.deployment_id), True, wiped)
+    log.info("watchlist %d of deployment %d expired: %d entries wiped", loaded.id, loaded.deployment_id, wiped)
+    return ExpireResult(latest(db, loaded.deployment_id), True, wiped)
