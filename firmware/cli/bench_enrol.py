@@ -21,10 +21,12 @@ def default_images() -> Path:
 
 
 def register(bsub: argparse._SubParsersAction) -> None:
-    e = bsub.add_parser("enrol", help="watchlist enrolment throughput (decode, detect, quality, align, embed)")
+    e = bsub.add_parser("enrol",
+                        help="watchlist enrolment throughput (decode, detect, quality, align, embed)")
     e.add_argument("--images", type=Path, default=None,
                    help="folder of <Name>/*.jpg photos (default: $LFR_TEST_DATA/lfw/images)")
-    e.add_argument("--count", type=int, default=DEFAULT_COUNT, help=f"images to enrol (default {DEFAULT_COUNT})")
+    e.add_argument("--count", type=int, default=DEFAULT_COUNT,
+                   help=f"images to enrol (default {DEFAULT_COUNT})")
     add_config_argument(e)
     add_json_argument(e)
     e.set_defaults(func=_enrol)
@@ -40,7 +42,8 @@ def _enrol(args: argparse.Namespace) -> int:
         result = bench_enrol(enroller, paths, enroller.recognizer.health(), bar)
     rejected = ", ".join(f"{k}: {v}" for k, v in sorted(result.rejections.items())) or "none"
     emit(args, result.to_dict(),
-         f"enrolled {result.images} images in {result.seconds:.2f} s: {result.images_per_second:.1f} images/s\n"
+         f"enrolled {result.images} images in {result.seconds:.2f} s: "
+         f"{result.images_per_second:.1f} images/s\n"
          f"accepted {result.accepted}; rejected {rejected}\n"
          + "\n".join(f"{k}: {v}" for k, v in result.backend.items()))
     return 0

@@ -62,7 +62,8 @@ def _import(args: argparse.Namespace) -> int:
     except LfrError as exc:
         if not args.json:
             raise
-        emit(args, {"imported": False, "code": getattr(exc, "code", type(exc).__name__), "error": str(exc)}, "")
+        code = getattr(exc, "code", type(exc).__name__)
+        emit(args, {"imported": False, "code": code, "error": str(exc)}, "")
         print(f"lfr: error: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -80,7 +81,8 @@ def _import_json(o: InstallOutcome) -> dict[str, Any]:
 
 def _record_json(rec: watchlists.WatchlistRecord) -> dict[str, Any]:
     return {**rec.to_dict(), "valid_from_iso": format_instant(rec.valid_from),
-            "valid_until_iso": format_instant(rec.valid_until), "duplicates": rec.report.get("duplicates", [])}
+            "valid_until_iso": format_instant(rec.valid_until),
+            "duplicates": rec.report.get("duplicates", [])}
 
 
 def _record_text(rec: watchlists.WatchlistRecord) -> list[str]:
@@ -120,7 +122,8 @@ def _status(args: argparse.Namespace) -> int:
     elif rec is None:
         text = f"deployment {dep.id} (authority {dep.authority}, {dep.location}): no watchlist imported"
     else:
-        state = "loaded" if result["loaded"] else f"wiped at {format_instant(rec.wiped_at or 0)} ({rec.wipe_reason})"
+        state = ("loaded" if result["loaded"]
+                 else f"wiped at {format_instant(rec.wiped_at or 0)} ({rec.wipe_reason})")
         text = "\n".join([f"deployment {dep.id} (authority {dep.authority}, {dep.location})",
                           f"watchlist {rec.id}: {state}", *_record_text(rec)])
     emit(args, result, text)
@@ -151,7 +154,8 @@ def _expire(args: argparse.Namespace) -> int:
     if rec is None:
         text = "no active watchlist"
     elif res.expired:
-        text = f"watchlist {rec.id} expired at {format_instant(rec.valid_until)}: {res.entries_wiped} entries wiped"
+        text = (f"watchlist {rec.id} expired at {format_instant(rec.valid_until)}: "
+                f"{res.entries_wiped} entries wiped")
     else:
         text = f"watchlist {rec.id} valid until {format_instant(rec.valid_until)}"
     emit(args, {"expired": res.expired, "entries_wiped": res.entries_wiped,

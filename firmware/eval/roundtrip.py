@@ -137,4 +137,5 @@ def run(images: Path, work: Path, enroller: RecognizerEnroller, calibration: Sco
         key = r.rejection.value if r.rejection else "?"
         rejected[key] = rejected.get(key, 0) + 1
     return RoundTrip(subjects, len(outcome.result.accepted), rejected, probes, not_embedded, found,
-                     len(found_subjects), len(strangers), alerts, len(outcome.duplicates), calibration.threshold)
+                     len(found_subjects), len(strangers), alerts, len(outcome.duplicates),
+                     calibration.threshold)

@@ -111,13 +111,14 @@ def replace_active(db: sqlite_utils.Database, deployment_id: int, result: Import
             wipe_watchlist(db, dep.id, clock=clock, actor=actor,
                            reason=f"replaced by bundle {result.bundle_sha256}")
         db.conn.executemany(
-            "INSERT INTO watchlist_entries (deployment_id, subject_id, name, category, reason, reference_jpeg, "
-            "embedding, bundle_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO watchlist_entries (deployment_id, subject_id, name, category, reason, "
+            "reference_jpeg, embedding, bundle_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(dep.id, r.entry.id, r.entry.name, r.entry.category, r.entry.reason, r.reference_jpeg,
               np.asarray(r.embedding, dtype="<f4").tobytes(), result.bundle_sha256) for r in accepted])
         cur = db.execute(
             "INSERT INTO watchlists (deployment_id, bundle_sha256, signer_fingerprint, deployment_ref, "
-            "valid_from, valid_until, imported_at, accepted, rejected, report) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "valid_from, valid_until, imported_at, accepted, rejected, report) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [dep.id, result.bundle_sha256, result.signer_fingerprint, m.deployment_ref, m.valid_from,
              m.valid_until, now, len(accepted), len(result.rejected), json.dumps(report, sort_keys=True)])
         watchlist_id = int(cur.lastrowid or 0)
@@ -162,5 +163,6 @@ def expire_if_due(db: sqlite_utils.Database, *, clock: Clock, actor: str) -> Exp
         wiped = wipe_watchlist(db, loaded.deployment_id, clock=clock, actor=actor,
                                reason=f"valid-until passed (bundle {loaded.bundle_sha256})")
     truncate_wal(db)
-    log.info("watchlist %d of deployment %d expired: %d entries wiped", loaded.id, loaded.deployment_id, wiped)
+    log.info("watchlist %d of deployment %d expired: %d entries wiped", loaded.id, loaded.deployment_id,
+             wiped)
     return ExpireResult(latest(db, loaded.deployment_id), True, wiped)

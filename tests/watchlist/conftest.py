@@ -4,23 +4,32 @@ an entries CSV, a fixed clock inside the window, and a good bundle to derive bad
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from collections.abc import Iterator
-
 import pytest
 import sqlite_utils
-from bundle_helpers import (CATEGORIES, NOW, PEOPLE, TEST_CALIBRATION, VALID_FROM, VALID_UNTIL, Build, Keys,
-                            lfw_faces, write_csv)
+from bundle_helpers import (
+    CATEGORIES,
+    NOW,
+    PEOPLE,
+    TEST_CALIBRATION,
+    VALID_FROM,
+    VALID_UNTIL,
+    Build,
+    Keys,
+    lfw_faces,
+    write_csv,
+)
 
 from firmware.config import AppConfig
 from firmware.hardware.clock import FakeClock
 from firmware.match.score import ScoreCalibration
 from firmware.store import deployments
 from firmware.store.db import open_db
-from firmware.watchlist.enroller import RecognizerEnroller
 from firmware.watchlist.bundle import build_bundle
+from firmware.watchlist.enroller import RecognizerEnroller
 from firmware.watchlist.manifest import parse_instant
 from firmware.watchlist.signing import init_signing_keys, load_private_key, load_trusted_keys
 

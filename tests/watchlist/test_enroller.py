@@ -64,7 +64,8 @@ def side_by_side(main: np.ndarray, other: np.ndarray, other_side: int) -> np.nda
     """`main` (250 px) on the right of a 250-px-high canvas, `other` scaled to `other_side` px top left."""
     canvas = np.full((250, 250 + 250, 3), 90, np.uint8)
     canvas[:, 250:] = main
-    canvas[:other_side, :other_side] = cv2.resize(other, (other_side, other_side), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(other, (other_side, other_side), interpolation=cv2.INTER_AREA)
+    canvas[:other_side, :other_side] = small
     return canvas
 
 

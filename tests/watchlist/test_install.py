@@ -28,6 +28,7 @@ from firmware.watchlist.install import DeploymentRefMismatch, InstallOutcome, in
 from firmware.watchlist.manifest import parse_instant
 
 SUBJECTS = 20
+Roster = tuple[list[Path], dict[str, list[Path]], list[Path]]
 DLIB_FACES = "faces/dlib/examples/faces"
 
 
@@ -50,7 +51,7 @@ def audit_actions(db: sqlite_utils.Database) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def roster(lfw_dir: Path) -> tuple[list[Path], dict[str, list[Path]], list[Path]]:
+def roster(lfw_dir: Path) -> Roster:
     """20 listed LFW people with 3+ photos (reference, then probes) and one photo of 20 other people."""
     folders = sorted(p for p in (lfw_dir / "images").iterdir() if p.is_dir())
     multi = [sorted(p.glob("*.jpg")) for p in folders if len(list(p.glob("*.jpg"))) >= 3]
@@ -62,7 +63,7 @@ def roster(lfw_dir: Path) -> tuple[list[Path], dict[str, list[Path]], list[Path]
 
 @pytest.fixture()
 def roster_bundle(tmp_path: Path, build: Build,
-                  roster: tuple[list[Path], dict[str, list[Path]], list[Path]]) -> Path:
+                  roster: Roster) -> Path:
     refs = tmp_path / "roster"
     refs.mkdir()
     rows = []
@@ -76,7 +77,7 @@ def roster_bundle(tmp_path: Path, build: Build,
 def test_round_trip_other_photos_are_found(store: sqlite_utils.Database, roster_bundle: Path, keys: Keys,
                                            clock: FakeClock, enroller: RecognizerEnroller,
                                            calibration: ScoreCalibration,
-                                           roster: tuple[list[Path], dict[str, list[Path]], list[Path]]) -> None:
+                                           roster: Roster) -> None:
     assert active_version(store) is None
     outcome = install(store, roster_bundle, keys, clock, enroller, calibration)
     rec = outcome.record
@@ -114,7 +115,8 @@ def test_the_audit_keeps_facts_not_names(store: sqlite_utils.Database, good_bund
                                          clock: FakeClock, enroller: RecognizerEnroller,
                                          calibration: ScoreCalibration) -> None:
     outcome = install(store, good_bundle, keys, clock, enroller, calibration)
-    details = json.loads(store.execute("SELECT details FROM audit WHERE action = 'watchlist_import'").fetchone()[0])
+    row = store.execute("SELECT details FROM audit WHERE action = 'watchlist_import'").fetchone()
+    details = json.loads(row[0])
     assert details["bundle_sha256"] == outcome.record.bundle_sha256 and details["authority"] == "OP-2026-117"
     assert details["accepted"] == outcome.record.accepted
     all_audit = " ".join(r[0] for r in store.execute("SELECT details FROM audit"))
@@ -134,7 +136,8 @@ def test_a_second_import_swaps_the_list(store: sqlite_utils.Database, good_bundl
     assert active_version(store) not in (None, v1)
     assert {r[0] for r in store.execute("SELECT DISTINCT bundle_sha256 FROM watchlist_entries")} == \
         {second.record.bundle_sha256}
-    old = store.execute("SELECT wiped_at, wipe_reason FROM watchlists WHERE id = ?", [first.record.id]).fetchone()
+    old = store.execute("SELECT wiped_at, wipe_reason FROM watchlists WHERE id = ?",
+                        [first.record.id]).fetchone()
     assert old[0] == clock.time() and old[1] == f"replaced by bundle {second.record.bundle_sha256}"
     assert watchlists.active(store) == second.record
     assert audit_actions(store)[-3:] == ["watchlist_verified", "watchlist_wipe", "watchlist_import"]
@@ -142,7 +145,8 @@ def test_a_second_import_swaps_the_list(store: sqlite_utils.Database, good_bundl
 
 def test_duplicate_subjects_are_reported(store: sqlite_utils.Database, build: Build, keys: Keys,
                                          clock: FakeClock, enroller: RecognizerEnroller,
-                                         calibration: ScoreCalibration, lfw_dir: Path, tmp_path: Path) -> None:
+                                         calibration: ScoreCalibration, lfw_dir: Path,
+                                         tmp_path: Path) -> None:
     """One person listed twice under two ids (two different photos) is flagged; the rest are not."""
     refs = tmp_path / "dup"
     refs.mkdir()
@@ -219,12 +223,13 @@ def _other_deployment(bundle: Path, tmp_path: Path, keys: Keys) -> Path:
     return write_members(tmp_path / "other.lfrw", m)
 
 
-@pytest.mark.parametrize("case", ["tampered", "foreign_key", "expired", "other_deployment", "no_entry_enrolled",
-                                  "enroller_fails", "write_fails", "missing_file"])
+@pytest.mark.parametrize("case", ["tampered", "foreign_key", "expired", "other_deployment",
+                                  "no_entry_enrolled", "enroller_fails", "write_fails", "missing_file"])
 def test_a_refusal_leaves_the_previous_list_untouched(case: str, store: sqlite_utils.Database,
                                                       good_bundle: Path, keys: Keys, clock: FakeClock,
-                                                      enroller: RecognizerEnroller, calibration: ScoreCalibration,
-                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      enroller: RecognizerEnroller,
+                                                      calibration: ScoreCalibration, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     install(store, good_bundle, keys, clock, enroller, calibration)
     before = snapshot(store)
     probe = load_active(store, calibration)
@@ -262,8 +267,10 @@ def test_a_refusal_leaves_the_previous_list_untouched(case: str, store: sqlite_u
     assert np.array_equal(after[0].matrix, probe[0].matrix)
     monkeypatch.undo()
     if case != "write_fails":
-        refused = store.execute("SELECT details FROM audit WHERE action = 'watchlist_import_refused'").fetchone()
-        assert refused is not None and json.loads(refused[0])["code"] == getattr(error, "code", error.__name__)
+        refused = store.execute("SELECT details FROM audit "
+                                "WHERE action = 'watchlist_import_refused'").fetchone()
+        expected_code = getattr(error, "code", error.__name__)
+        assert refused is not None and json.loads(refused[0])["code"] == expected_code
     assert audit.verify(store).ok
 
 
@@ -294,7 +301,8 @@ def test_a_deployment_stopped_during_enrolment_gets_no_list(store: sqlite_utils.
 
 
 def test_a_foreign_reference_can_be_allowed_by_config(store: sqlite_utils.Database, good_bundle: Path,
-                                                      keys: Keys, clock: FakeClock, enroller: RecognizerEnroller,
+                                                      keys: Keys, clock: FakeClock,
+                                                      enroller: RecognizerEnroller,
                                                       calibration: ScoreCalibration, tmp_path: Path) -> None:
     bundle = _other_deployment(good_bundle, tmp_path, keys)
     outcome = install(store, bundle, keys, clock, enroller, calibration, require_ref_match=False)
@@ -304,8 +312,9 @@ def test_a_foreign_reference_can_be_allowed_by_config(store: sqlite_utils.Databa
     assert verified["reference_matches"] is False and verified["authority"] == "OP-2026-117"
 
 
-# -- wipe and expiry --------------------------------------------------------------------------------------------
-def test_expiry_wipes_at_valid_until_and_only_then(store: sqlite_utils.Database, good_bundle: Path, keys: Keys,
+# -- wipe and expiry -------------------------------------------------------------------------------------
+def test_expiry_wipes_at_valid_until_and_only_then(store: sqlite_utils.Database, good_bundle: Path,
+                                                   keys: Keys,
                                                    clock: FakeClock, enroller: RecognizerEnroller,
                                                    calibration: ScoreCalibration) -> None:
     outcome = install(store, good_bundle, keys, clock, enroller, calibration)
@@ -325,7 +334,8 @@ def test_expiry_wipes_at_valid_until_and_only_then(store: sqlite_utils.Database,
 
 
 def test_stopping_the_deployment_marks_the_list_wiped(store: sqlite_utils.Database, good_bundle: Path,
-                                                      keys: Keys, clock: FakeClock, enroller: RecognizerEnroller,
+                                                      keys: Keys, clock: FakeClock,
+                                                      enroller: RecognizerEnroller,
                                                       calibration: ScoreCalibration) -> None:
     outcome = install(store, good_bundle, keys, clock, enroller, calibration)
     clock.advance(3600)

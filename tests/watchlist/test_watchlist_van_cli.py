@@ -32,8 +32,9 @@ def van(tmp_path: Path, keys: object, images_dir: Path, entries_csv: Path) -> di
         if f.suffix in (".tflite", ".toml") and f.name != "calibration.toml":
             (models / f.name).symlink_to(f)
     c = TEST_CALIBRATION
-    (models / "calibration.toml").write_text(f"slope = {c.slope}\ncosine_at_threshold = {c.cosine_at_threshold}\n"
-                                             f"threshold = {c.threshold}\nfar = {c.far}\n")
+    (models / "calibration.toml").write_text(
+        f"slope = {c.slope}\ncosine_at_threshold = {c.cosine_at_threshold}\n"
+        f"threshold = {c.threshold}\nfar = {c.far}\n")
     config = tmp_path / "appliance.toml"
     config.write_text(f'[paths]\nstate_dir = "{tmp_path / "state"}"\n[models]\ndir = "{models}"\n'
                       f'[watchlist]\ntrusted_keys_dir = "{keys.trusted_dir}"\n')  # type: ignore[attr-defined]
@@ -95,7 +96,8 @@ def test_import_text_report_and_refusals(van: dict[str, str], tmp_path: Path,
     assert json.loads(out)["loaded"] is True
 
 
-def test_expire_without_a_deployment_is_quiet(van: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_expire_without_a_deployment_is_quiet(van: dict[str, str],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "watchlist", "expire", "--config", van["config"])
     assert code == 0 and "no active watchlist" in out
 
