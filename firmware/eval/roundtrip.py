@@ -8,7 +8,9 @@ As many people not listed give one photo each as impostor probes. A probe whose 
 quality gate is never embedded by the pipeline, so it counts as not found (and is reported).
 
 TPIR = probes of listed people whose best match is their own entry at or above the threshold, over all such
-probes. FPIR = impostor probes with any entry at or above the threshold.
+probes (a person whose reference photo was rejected at enrolment cannot be found: that counts against it);
+`tpir_enrolled` counts only the probes of people who were enrolled. FPIR = impostor probes with any entry at
+or above the threshold.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class RoundTrip:
     accepted: int
     rejected: dict[str, int]
     probes: int
+    enrolled_probes: int
     probes_not_embedded: int
     found: int
     subjects_found: int
@@ -58,11 +61,16 @@ class RoundTrip:
         return self.found / self.probes if self.probes else 0.0
 
     @property
+    def tpir_enrolled(self) -> float:
+        return self.found / self.enrolled_probes if self.enrolled_probes else 0.0
+
+    @property
     def fpir(self) -> float:
         return self.impostor_alerts / self.impostor_probes if self.impostor_probes else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "tpir": round(self.tpir, 4), "fpir": round(self.fpir, 4),
+                "tpir_enrolled": round(self.tpir_enrolled, 4),
                 "subject_tpir": round(self.subjects_found / self.accepted, 4) if self.accepted else 0.0}
 
 
@@ -114,11 +122,13 @@ def run(images: Path, work: Path, enroller: RecognizerEnroller, calibration: Sco
     assert loaded is not None
     index, _ = loaded
     ids = {r.entry.id: r.entry.name.replace(" ", "_") for r in outcome.result.accepted}
-    probes = not_embedded = found = 0
+    probes = enrolled_probes = not_embedded = found = 0
+    enrolled = set(ids.values())
     found_subjects: set[str] = set()
     for name, files in listed.items():
         for path in files[1:1 + max_probes]:
             probes += 1
+            enrolled_probes += int(name in enrolled)
             emb = enroller.enrol(decode_bgr(path.read_bytes())).embedding
             if emb is None:
                 not_embedded += 1
@@ -136,6 +146,7 @@ def run(images: Path, work: Path, enroller: RecognizerEnroller, calibration: Sco
     for r in outcome.result.rejected:
         key = r.rejection.value if r.rejection else "?"
         rejected[key] = rejected.get(key, 0) + 1
-    return RoundTrip(subjects, len(outcome.result.accepted), rejected, probes, not_embedded, found,
+    return RoundTrip(subjects, len(outcome.result.accepted), rejected, probes, enrolled_probes, not_embedded,
+                     found,
                      len(found_subjects), len(strangers), alerts, len(outcome.duplicates),
                      calibration.threshold)
