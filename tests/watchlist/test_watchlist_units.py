@@ -31,8 +31,8 @@ def test_the_usb_rule_matches_usb_partitions_and_wants_the_import_unit() -> None
     assert len(rules) == 1
     tokens = parse_rule(rules[0])
     matches = {k: v for k, op, v in tokens if op == "=="}
-    assert matches == {"ACTION": "add", "SUBSYSTEM": "block", "ENV{DEVTYPE}": "partition", "ENV{ID_BUS}": "usb",
-                       "ENV{ID_FS_TYPE}": "vfat|exfat"}
+    assert matches == {"ACTION": "add", "SUBSYSTEM": "block", "ENV{DEVTYPE}": "partition",
+                       "ENV{ID_BUS}": "usb", "ENV{ID_FS_TYPE}": "vfat|exfat"}
     wants = [v for k, op, v in tokens if k == "ENV{SYSTEMD_WANTS}"]
     assert wants == ["lfr-watchlist-import@%k.service"] and ("TAG", "+=", "systemd") in tokens
     assert (SYSTEMD / "lfr-watchlist-import@.service").is_file()
