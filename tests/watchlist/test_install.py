@@ -16,9 +16,10 @@ import sqlite_utils
 from bundle_helpers import NOW, VALID_UNTIL, Build, Keys, members_of, resign, write_csv, write_members
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from firmware.config import REPO_MODELS_DIR
 from firmware.errors import ModelError, PolicyError
 from firmware.hardware.clock import FakeClock
-from firmware.match.score import ScoreCalibration
+from firmware.match.score import ScoreCalibration, load_calibration
 from firmware.store import audit, deployments, watchlists
 from firmware.watchlist import errors as E
 from firmware.watchlist.active import active_version, load_active
@@ -102,11 +103,13 @@ def test_round_trip_other_photos_are_found(store: sqlite_utils.Database, roster_
             best = index.best(emb)
             found += int(best is not None and best.score >= 0.6 and name_of[best.subject_id] == person)
     assert probes >= 25 and found / probes >= 0.85
+    fitted = load_calibration(REPO_MODELS_DIR)
     for photo in roster[2]:
         emb = enroller.enrol(cv2.imread(str(photo))).embedding
         if emb is not None:
             best = index.best(emb)
             assert best is None or best.score < 0.6, f"{photo.name} matched {best}"
+            assert fitted.score(best.cosine) < 0.6 if best else True
     assert audit_actions(store)[-2:] == ["watchlist_verified", "watchlist_import"]
     assert audit.verify(store).ok
 

@@ -1,5 +1,5 @@
 """`lfr watchlist import|status|wipe|expire` and `lfr bench enrol` end to end through `main`, on a real
-sqlite file, the real models and a stand-in score calibration placed beside them in tmp_path."""
+sqlite file, the repository's models and their fitted score calibration."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from bundle_helpers import TEST_CALIBRATION
 
 from firmware.cli.main import main
-from firmware.config import REPO_MODELS_DIR
 from firmware.watchlist.manifest import format_instant
 
 
@@ -24,19 +22,10 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture()
 def van(tmp_path: Path, keys: object, images_dir: Path, entries_csv: Path) -> dict[str, str]:
-    """A config naming a tmp state dir, the trusted keys and a models folder (the repo's model files plus a
-    calibration.toml); a bundle built for deployment OP-CLI valid from an hour ago to eight hours ahead."""
-    models = tmp_path / "models"
-    models.mkdir()
-    for f in REPO_MODELS_DIR.iterdir():
-        if f.suffix in (".tflite", ".toml") and f.name != "calibration.toml":
-            (models / f.name).symlink_to(f)
-    c = TEST_CALIBRATION
-    (models / "calibration.toml").write_text(
-        f"slope = {c.slope}\ncosine_at_threshold = {c.cosine_at_threshold}\n"
-        f"threshold = {c.threshold}\nfar = {c.far}\n")
+    """A config naming a tmp state dir and the trusted keys; a bundle built for deployment OP-CLI valid from
+    an hour ago to eight hours ahead."""
     config = tmp_path / "appliance.toml"
-    config.write_text(f'[paths]\nstate_dir = "{tmp_path / "state"}"\n[models]\ndir = "{models}"\n'
+    config.write_text(f'[paths]\nstate_dir = "{tmp_path / "state"}"\n'
                       f'[watchlist]\ntrusted_keys_dir = "{keys.trusted_dir}"\n')  # type: ignore[attr-defined]
     now = time.time()
     stick = tmp_path / "stick"
