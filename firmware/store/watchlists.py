@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import sqlite_utils
 
-from firmware.errors import PolicyError
+from firmware.errors import PolicyError, StorageError
 from firmware.hardware.clock import Clock
 from firmware.store import audit
 from firmware.store.db import transaction, truncate_wal
@@ -135,7 +135,9 @@ def replace_active(db: sqlite_utils.Database, deployment_id: int, result: Import
              watchlist_id, deployment_id, result.bundle_sha256[:16], len(accepted), len(result.rejected),
              len(duplicates))
     record = latest(db, deployment_id)
-    assert record is not None and record.id == watchlist_id
+    if record is None or record.id != watchlist_id:
+        raise StorageError(f"watchlist {watchlist_id} was committed but another import replaced it at once; "
+                           "check `lfr watchlist status`")
     return record
 
 
