@@ -79,7 +79,8 @@ def install_bundle(db: sqlite_utils.Database, source: Path | str | BinaryIO, *,
     """Verify and enrol the bundle at `source`, then make it the open deployment's watchlist.
 
     Raises PolicyError with no open deployment or a foreign deployment reference, a BundleError subclass
-    for a refused bundle, PolicyError when no entry could be enrolled; every refusal is audited.
+    for a refused bundle, PolicyError when no entry could be enrolled; every refusal or failure is audited
+    (`watchlist_import_refused`) and re-raised.
     """
     deployment_id: int | None = None
     bundle_sha256: str | None = None
@@ -103,14 +104,14 @@ def install_bundle(db: sqlite_utils.Database, source: Path | str | BinaryIO, *,
         result = enrol_bundle(bundle, enroller, on_progress)
         duplicates = duplicate_subjects(result, calibration, threshold)
         record = replace_active(db, dep.id, result, duplicates, clock=clock, actor=actor)
-    except LfrError as exc:
+    except Exception as exc:  # audited whatever it was (a refusal, a model or disk failure), then re-raised
         _audit_refusal(db, clock, actor, exc, deployment_id, bundle_sha256, source)
         raise
     truncate_wal(db)  # the replaced list's pages leave the WAL too
     return InstallOutcome(record, result, duplicates)
 
 
-def _audit_refusal(db: sqlite_utils.Database, clock: Clock, actor: str, exc: LfrError,
+def _audit_refusal(db: sqlite_utils.Database, clock: Clock, actor: str, exc: Exception,
                    deployment_id: int | None, bundle_sha256: str | None, source: object) -> None:
     """Record why an import did not happen (code and message: facts, no names or images)."""
     code = getattr(exc, "code", type(exc).__name__)
