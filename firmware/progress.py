@@ -19,7 +19,7 @@ def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterato
     yield from tqdm(items, desc=desc, total=total, unit="it", leave=False, dynamic_ncols=True)
 
 
-class ProgressCallback:
+class ProgressBar:
     """A `(done, total)` callback drawing a tqdm bar on a terminal (for APIs that report progress by
     callback rather than by iteration); `close()` removes the bar and is safe twice."""
 
@@ -41,7 +41,7 @@ class ProgressCallback:
             self._bar.close()
             self._bar = None
 
-    def __enter__(self) -> ProgressCallback:
+    def __enter__(self) -> ProgressBar:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,7 +10,7 @@ from firmware.bench.enrol import DEFAULT_COUNT, bench_enrol, sample_images
 from firmware.cli.common import add_config_argument, add_json_argument, app_config, emit
 from firmware.config import REPO_MODELS_DIR
 from firmware.errors import DataError
-from firmware.progress import ProgressCallback
+from firmware.progress import ProgressBar
 from firmware.watchlist.enroller import RecognizerEnroller
 
 
@@ -38,7 +38,7 @@ def _enrol(args: argparse.Namespace) -> int:
     cfg = app_config(args)
     paths = sample_images(args.images or default_images(), args.count)
     enroller = RecognizerEnroller.from_config(cfg)
-    with ProgressCallback("enrolling") as bar:
+    with ProgressBar("enrolling") as bar:
         result = bench_enrol(enroller, paths, enroller.recognizer.health(), bar)
     rejected = ", ".join(f"{k}: {v}" for k, v in sorted(result.rejections.items())) or "none"
     emit(args, result.to_dict(),

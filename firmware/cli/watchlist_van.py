@@ -18,7 +18,7 @@ from firmware.cli.deployment_cmd import cli_actor
 from firmware.errors import LfrError
 from firmware.hardware.clock import SystemClock
 from firmware.match.score import load_calibration
-from firmware.progress import ProgressCallback
+from firmware.progress import ProgressBar
 from firmware.store import deployments, watchlists
 from firmware.store.db import open_config_db, truncate_wal
 from firmware.watchlist.active import active_version
@@ -50,7 +50,7 @@ def _import(args: argparse.Namespace) -> int:
     cfg = app_config(args)
     db = open_config_db(cfg)
     try:
-        with ProgressCallback("enrolling") as bar:
+        with ProgressBar("enrolling") as bar:
             outcome = install_bundle(
                 db, Path(args.path), trusted_keys=load_trusted_keys(args.trusted_keys or
                                                                     cfg.watchlist.trusted_keys_dir),
