@@ -60,6 +60,12 @@ def test_a_blurred_face(enroller: RecognizerEnroller, lfw_dir: Path) -> None:
     assert enroller.enrol(blurred).rejection is Rejection.TOO_BLURRED
 
 
+def test_a_turned_head(enroller: RecognizerEnroller, lfw_dir: Path) -> None:
+    """A near-profile reference (yaw proxy 0.86) would match frontal probes badly."""
+    result = enroller.enrol(lfw_photo(lfw_dir, "Andy_Dick"))
+    assert result.rejection is Rejection.HEAD_TURNED and "yaw" in result.detail
+
+
 def side_by_side(main: np.ndarray, other: np.ndarray, other_side: int) -> np.ndarray:
     """`main` (250 px) on the right of a 250-px-high canvas, `other` scaled to `other_side` px top left."""
     canvas = np.full((250, 250 + 250, 3), 90, np.uint8)
