@@ -15,6 +15,7 @@ import pytest
 import sqlite_utils
 from bundle_helpers import NOW, VALID_UNTIL, Build, Keys, members_of, resign, write_csv, write_members
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from test_bundle_verify import BAD
 
 from firmware.config import REPO_MODELS_DIR
 from firmware.errors import ModelError, PolicyError
@@ -344,3 +345,26 @@ def test_stopping_the_deployment_marks_the_list_wiped(store: sqlite_utils.Databa
     rec = watchlists.latest(store, outcome.record.deployment_id)
     assert rec is not None and rec.wiped_at == NOW + 3600 and rec.wipe_reason == "deployment stopped"
     assert watchlists.active(store) is None
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_every_bad_bundle_leaves_the_active_list_matching(name: str, store: sqlite_utils.Database,
+                                                          good_bundle: Path, keys: Keys, clock: FakeClock,
+                                                          enroller: RecognizerEnroller,
+                                                          calibration: ScoreCalibration, tmp_path: Path) -> None:
+    """Each refusal of the bundle format, run through the import: own error, list and index unchanged."""
+    install(store, good_bundle, keys, clock, enroller, calibration)
+    before = snapshot(store)
+    probe = load_active(store, calibration)
+    assert probe is not None
+    make, error, fragment = BAD[name]
+    bad = make(members_of(good_bundle), keys.private, tmp_path / "bad.lfrw")
+    with pytest.raises(error, match=fragment):
+        install(store, bad, keys, clock, enroller, calibration)
+    assert snapshot(store) == before
+    after = load_active(store, calibration)
+    assert after is not None and np.array_equal(after[0].matrix, probe[0].matrix)
+    own = after[0].matrix[0]
+    assert after[0].best(own) == probe[0].best(own)  # the pipeline still matches the list it had
+    refused = store.execute("SELECT details FROM audit WHERE action = 'watchlist_import_refused'").fetchone()
+    assert json.loads(refused[0])["code"] == error.code
