@@ -4,16 +4,17 @@ atomic swap the pipeline sees, and every refusal leaving the previous list exact
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
 import pytest
 import sqlite_utils
-from bundle_helpers import NOW, VALID_UNTIL, Build, Keys, members_of, resign, write_csv, write_members
+from bundle_helpers import NOW, VALID_UNTIL, Build, Keys, PulledStick, members_of, resign, write_csv, write_members
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_bundle_verify import BAD
 
@@ -34,7 +35,7 @@ Roster = tuple[list[Path], dict[str, list[Path]], list[Path]]
 DLIB_FACES = "faces/dlib/examples/faces"
 
 
-def install(db: sqlite_utils.Database, bundle: Path, keys: Keys, clock: FakeClock, enroller: Any,
+def install(db: sqlite_utils.Database, bundle: Path | BinaryIO, keys: Keys, clock: FakeClock, enroller: Any,
             calibration: ScoreCalibration, **kw: Any) -> InstallOutcome:
     return install_bundle(db, bundle, trusted_keys=keys.trusted, clock=clock, enroller=enroller,
                           calibration=calibration, threshold=0.6, actor="test", **kw)
@@ -228,7 +229,8 @@ def _other_deployment(bundle: Path, tmp_path: Path, keys: Keys) -> Path:
 
 
 @pytest.mark.parametrize("case", ["tampered", "foreign_key", "expired", "other_deployment",
-                                  "no_entry_enrolled", "enroller_fails", "write_fails", "missing_file"])
+                                  "no_entry_enrolled", "enroller_fails", "write_fails", "missing_file",
+                                  "second_bundle_on_stick", "stick_pulled_mid_read"])
 def test_a_refusal_leaves_the_previous_list_untouched(case: str, store: sqlite_utils.Database,
                                                       good_bundle: Path, keys: Keys, clock: FakeClock,
                                                       enroller: RecognizerEnroller,
@@ -263,6 +265,15 @@ def test_a_refusal_leaves_the_previous_list_untouched(case: str, store: sqlite_u
         error = OSError
     elif case == "missing_file":
         bundle, error = tmp_path / "nowhere.lfrw", E.BundleNotFound
+    elif case == "second_bundle_on_stick":
+        stick = tmp_path / "stick"
+        stick.mkdir()
+        shutil.copy(good_bundle, stick / "a.lfrw")
+        shutil.copy(good_bundle, stick / "b.lfrw")
+        bundle, error = stick, E.SeveralBundles
+    elif case == "stick_pulled_mid_read":
+        data = good_bundle.read_bytes()
+        bundle, error = io.BufferedReader(PulledStick(data, len(data) // 2)), E.BundleReadError
     with pytest.raises(error):
         install(store, bundle, keys, clock, use, calibration)
     assert snapshot(store) == before
