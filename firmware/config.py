@@ -87,6 +87,8 @@ class WatchlistConfig:
                                       min=0.1, max=80.0)
     max_validity_hours: float = opt(72.0, "longest valid-from..valid-until window of a bundle, in hours",
                                     min=1.0, max=744.0)
+    require_deployment_ref_match: bool = opt(True, "refuse to import a bundle whose deployment reference "
+                                                   "differs from the open deployment's authority reference")
 
 
 @dataclass(frozen=True)
