@@ -49,3 +49,7 @@ class LinkError(LfrError, RuntimeError):
 
 class KeyFileError(LinkError, PermissionError):
     """A key file is missing, malformed, or readable by others than its owner."""
+
+
+class ChannelError(LfrError, ValueError):
+    """A message between a camera process and the hub is malformed, of an unknown type or schema version."""
