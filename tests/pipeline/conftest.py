@@ -1,0 +1,68 @@
+"""Fixtures for the live pipeline tests: one Recognizer per session, the score calibration, a street
+background, and a real database with an open deployment and a watchlist enrolled from LFW photos."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import sqlite_utils
+
+from firmware.bench.scene_run import scene_background
+from firmware.bench.testbed import add_watchlist, open_deployment
+from firmware.config import AppConfig, PathsConfig
+from firmware.embed.recognizer import Recognizer
+from firmware.errors import ModelError
+from firmware.match.score import ScoreCalibration, load_calibration
+from firmware.store.db import open_config_db
+
+# Used only until models/calibration.toml is committed: a mapping of the same shape as `lfr eval calibrate`
+# writes (cosine 0.40 at the 0.6 threshold), so tests run against a realistic operating point.
+FALLBACK_CALIBRATION = ScoreCalibration(slope=12.0, cosine_at_threshold=0.40)
+
+
+@pytest.fixture(scope="session")
+def recognizer() -> Recognizer:
+    return Recognizer.from_config(AppConfig())
+
+
+@pytest.fixture(scope="session")
+def calibration() -> ScoreCalibration:
+    try:
+        return load_calibration(Path(AppConfig().models.dir))
+    except ModelError:
+        return FALLBACK_CALIBRATION
+
+
+@pytest.fixture(scope="session")
+def background(shared_data: Path, recognizer: Recognizer) -> np.ndarray:
+    return scene_background(shared_data, recognizer)
+
+
+@pytest.fixture()
+def cfg(tmp_path: Path) -> AppConfig:
+    """Defaults with the state directory (database) in tmp_path."""
+    state = tmp_path / "state"
+    return replace(AppConfig(), paths=PathsConfig(state_dir=str(state), config_dir=str(tmp_path / "etc")))
+
+
+@pytest.fixture()
+def db(cfg: AppConfig) -> Iterator[sqlite_utils.Database]:
+    database = open_config_db(cfg)
+    yield database
+    database.close()
+
+
+def ready_db(db: sqlite_utils.Database, recognizer: Recognizer, watchlist: list[tuple[str, Path]]) -> int:
+    """Open a deployment and enrol `watchlist` into it; returns the deployment id."""
+    dep = open_deployment(db)
+    add_watchlist(db, dep, recognizer, watchlist)
+    return dep
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    return dict(vars(obj))
