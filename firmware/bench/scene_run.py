@@ -30,6 +30,12 @@ from firmware.pipeline.hub import AlertSink, Hub, PreviewSink
 from firmware.pipeline.watchlist_watch import WatchlistWatcher
 
 SCENE_FPS = 15.0
+SCENE_T0_WALL = 1_767_225_600.0  # frame i of a scene run is stamped SCENE_T0_WALL + i / SCENE_FPS
+
+
+def scene_index(t_wall: float) -> int:
+    """The scene frame a message stamped `t_wall` (e.g. a preview) came from."""
+    return round((t_wall - SCENE_T0_WALL) * SCENE_FPS)
 BACKGROUND_VIDEO = "video/MOT17-13-SDP-raw.h265"
 
 
@@ -89,7 +95,7 @@ def run_scene(cfg: AppConfig, recognizer: Recognizer, scene: Scene, db: sqlite_u
               preview_sink: PreviewSink | None = None,
               on_frame: Callable[[Frame, FrameReport], None] | None = None) -> SceneResult:
     """Process every frame of `scene` with a CameraPipeline and a Hub writing to `db`; score the result."""
-    clock = FakeClock()
+    clock = FakeClock(wall=SCENE_T0_WALL)
     channel = QueueChannel(maxsize=100_000)
     hub = Hub(db, calibration, cfg.pipeline, clock=clock, alert_sink=alert_sink, preview_sink=preview_sink)
     hub.require_ready()
@@ -99,7 +105,7 @@ def run_scene(cfg: AppConfig, recognizer: Recognizer, scene: Scene, db: sqlite_u
     track_person: dict[int, str] = {}
     started = time.perf_counter()
     for i in range(len(scene)):
-        frame = Frame("scene", i, scene.frame(i), 1000.0 + i / SCENE_FPS, clock.time() + i / SCENE_FPS)
+        frame = Frame("scene", i, scene.frame(i), 1000.0 + i / SCENE_FPS, SCENE_T0_WALL + i / SCENE_FPS)
         report = pipeline.process(frame)
         _attribute(scene, report, tracks, track_person)
         if on_frame is not None:

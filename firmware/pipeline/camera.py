@@ -23,7 +23,7 @@ from firmware.pipeline.messages import AlertCandidate, PreviewFrame, StatsDelta
 from firmware.pipeline.timing import StageTimings
 from firmware.pipeline.watchlist_watch import ActiveWatchlist
 from firmware.store.stats import PIPELINE_COUNTERS
-from firmware.track.tracker import Track, Tracker, TrackerParams
+from firmware.track.tracker import Track, Tracker, TrackerParams, TrackState
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,9 @@ class CameraPipeline:
         with self.timings.measure("preview"):
             shown = [d.box for t, d in matched if self.decider.is_shown(t.id)]
             hidden = [d.box for t, d in matched if not self.decider.is_shown(t.id)]
+            # a face the detector missed this frame cannot be found, but where a lost track should be is hidden
+            hidden += [t.predicted_box() for t in self.tracker.tracks
+                       if t.state is TrackState.LOST and t.detection is not None]
             jpeg, w, h = preview_jpeg(frame.image, hidden, shown, width=p.preview_width, blocks=p.pixel_blocks)
             self.sender.send(PreviewFrame(self.camera, frame.t_wall, w, h, jpeg))
 
