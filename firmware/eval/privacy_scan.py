@@ -17,6 +17,11 @@ from pathlib import Path
 import numpy as np
 
 MIN_NEEDLE = 8
+MIN_DISTINCT = 10  # distinct byte values a window needs: flat runs (black borders, zero floats) prove nothing
+
+
+def _telling(window: bytes) -> bool:
+    return len(set(window)) >= min(MIN_DISTINCT, len(window) // 2)
 
 
 @dataclass(frozen=True)
@@ -31,9 +36,11 @@ class Leak:
 def embedding_needles(embedding: np.ndarray, label: str, window: int = 16) -> dict[bytes, str]:
     """Windows of a float32 embedding's bytes, spread over the vector, plus its float64 and JSON-text forms."""
     raw = np.asarray(embedding, dtype="<f4").tobytes()
-    needles = {raw[o:o + window]: f"{label} float32@{o}" for o in range(0, len(raw) - window + 1, len(raw) // 4)}
+    needles = {raw[o:o + window]: f"{label} float32@{o}" for o in range(0, len(raw) - window + 1, len(raw) // 4)
+               if _telling(raw[o:o + window])}
     wide = np.asarray(embedding[:4], dtype="<f8").tobytes()
-    needles[wide[:16]] = f"{label} float64"
+    if _telling(wide[:16]):
+        needles[wide[:16]] = f"{label} float64"
     for i, v in enumerate(embedding[:2]):
         text = repr(float(v)).encode()  # how json.dumps or a log line would print it
         if len(text) >= MIN_NEEDLE:
@@ -42,12 +49,19 @@ def embedding_needles(embedding: np.ndarray, label: str, window: int = 16) -> di
 
 
 def blob_needles(blob: bytes, label: str, window: int = 32, count: int = 3) -> dict[bytes, str]:
-    """Windows from the middle half of a blob (a JPEG's entropy-coded data, not its common header)."""
+    """`count` windows from the middle half of a blob (a JPEG's entropy-coded data, not its common header),
+    skipping flat ones."""
     if len(blob) < 4 * window:
-        return {blob: label}
+        return {blob: label} if _telling(blob) else {}
     start, stop = len(blob) // 4, 3 * len(blob) // 4 - window
-    step = max(1, (stop - start) // count)
-    return {blob[o:o + window]: f"{label}@{o}" for o in range(start, stop, step)}
+    step = max(1, (stop - start) // (4 * count))
+    found: dict[bytes, str] = {}
+    for o in range(start, stop, step):  # the first `count` windows that are not flat
+        if _telling(blob[o:o + window]):
+            found[blob[o:o + window]] = f"{label}@{o}"
+            if len(found) == count:
+                break
+    return found
 
 
 def files_under(*roots: Path) -> list[Path]:

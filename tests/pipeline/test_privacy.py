@@ -1,6 +1,6 @@
 """Privacy guarantee: nothing about a face that matched nothing is written anywhere.
 
-The scene walks 500 distinct LFW people who are not on the watchlist (plus 3 who are, as a positive control)
+The scene walks 500 distinct LFW people who are not on the watchlist (plus 5 who are, as a positive control)
 past the camera; the pipeline and hub run on a real database file. Afterwards every file the appliance
 wrote (database, WAL, shared memory, temporary directory) is searched for the unmatched faces' embeddings,
 fused probes, aligned faces and JPEG crops. The alerts' probe crops must be found (so the search sees into the
@@ -30,7 +30,7 @@ from firmware.store.db import config_db_path, open_db
 from privacy_harness import run_collecting
 
 UNMATCHED = 500
-WATCHLISTED = 3
+WATCHLISTED = 5
 
 
 def _people(lfw_dir: Path, unmatched: int) -> tuple[list[Person], list[tuple[str, Path]]]:
