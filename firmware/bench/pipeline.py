@@ -113,6 +113,7 @@ def bench_video(cfg: AppConfig, recognizer: Recognizer, calibration: ScoreCalibr
             finally:
                 source.close()
             seconds = time.perf_counter() - started
+            pipeline.flush_stats()
         finally:
             db.close()
     return {"video": video.name, "frames": frames, "size": size, "seconds": round(seconds, 2),

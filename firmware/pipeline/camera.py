@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from firmware.capture.frame import Frame, lores_scale
 from firmware.config import AppConfig
 from firmware.decide.decider import DecideParams, Decider
+from firmware.detect.blazeface import FaceDetector
 from firmware.detect.detection import Detection
 from firmware.embed.recognizer import Recognizer
 from firmware.hardware.clock import Clock, SystemClock
@@ -58,6 +59,11 @@ class CameraPipeline:
         self.sender = sender
         self.clock = clock or SystemClock()
         self.tracker = Tracker(tracker_params)
+        det = recognizer.detector
+        # the same model, run once per frame at the lower preview score: faces scoring between it and
+        # detect.min_score are not tracked or embedded, only pixelated in the preview
+        self._detector = FaceDetector(det.model, min_score=min(cfg.pipeline.preview_min_score, det.min_score),
+                                      nms_iou=det.nms_iou, min_face_px=det.min_face_px)
         self.decider = Decider(decide_params(cfg))
         self.timings = StageTimings()
         self.total_timings = StageTimings()
@@ -94,7 +100,7 @@ class CameraPipeline:
             return FrameReport(frame.index, 0, (), ())
         with self.timings.measure("frame"):
             with self.timings.measure("detect"):
-                detections = self._detect(frame)
+                detections, doubtful = self._detect(frame)
             with self.timings.measure("track"):
                 step = self.tracker.update(detections)
             for track in step.ended:
@@ -106,18 +112,23 @@ class CameraPipeline:
             self.count("faces_detected", len(detections))
             self.count("faces_seen", seen - self._faces_seen_reported)
             self._faces_seen_reported = seen
-            self._maybe_preview(frame, step.matched)
+            self._maybe_preview(frame, step.matched, doubtful)
         return FrameReport(frame.index, len(detections),
                            tuple((t.id, d.box, t.is_confirmed) for t, d in step.matched), tuple(alerts))
 
-    def _detect(self, frame: Frame) -> list[Detection]:
+    def _detect(self, frame: Frame) -> tuple[list[Detection], list[Detection]]:
+        """(faces to track, faces only to pixelate): one inference at the lower preview score, split."""
         if frame.lores is not None:
             sx, sy = lores_scale(frame)
-            return [d.scaled(sx, sy) for d in self.recognizer.detect(frame.lores)]
-        p = self.cfg.pipeline
-        if (p.tiles_cols, p.tiles_rows) != (1, 1) and frame.image.shape[1] >= p.tile_min_width:
-            return self.recognizer.detector.detect_tiled(frame.image, (p.tiles_cols, p.tiles_rows))
-        return self.recognizer.detect(frame.image)
+            found = [d.scaled(sx, sy) for d in self._detector.detect(frame.lores)]
+        else:
+            p = self.cfg.pipeline
+            if (p.tiles_cols, p.tiles_rows) != (1, 1) and frame.image.shape[1] >= p.tile_min_width:
+                found = self._detector.detect_tiled(frame.image, (p.tiles_cols, p.tiles_rows))
+            else:
+                found = self._detector.detect(frame.image)
+        keep = self.cfg.detect.min_score
+        return [d for d in found if d.score >= keep], [d for d in found if d.score < keep]
 
     def _look(self, frame: Frame, track: Track, det: Detection,
               active: ActiveWatchlist) -> AlertCandidate | None:
@@ -153,7 +164,8 @@ class CameraPipeline:
                  self.camera, track.id)
         return candidate
 
-    def _maybe_preview(self, frame: Frame, matched: tuple[tuple[Track, Detection], ...]) -> None:
+    def _maybe_preview(self, frame: Frame, matched: tuple[tuple[Track, Detection], ...],
+                       doubtful: list[Detection]) -> None:
         p = self.cfg.pipeline
         if p.preview_fps <= 0 or frame.t_mono < self._next_preview:
             return
@@ -161,6 +173,7 @@ class CameraPipeline:
         with self.timings.measure("preview"):
             shown = [d.box for t, d in matched if self.decider.is_shown(t.id)]
             hidden = [d.box for t, d in matched if not self.decider.is_shown(t.id)]
+            hidden += [d.box for d in doubtful]  # too unsure to track, not too unsure to hide
             # a face the detector missed this frame cannot be found, but where a lost track should be is hidden
             hidden += [t.predicted_box() for t in self.tracker.tracks
                        if t.state is TrackState.LOST and t.detection is not None]
