@@ -154,9 +154,9 @@ class PipelineConfig:
     preview_fps: float = opt(2.0, "preview frames per second sent to the hub (0 = none)", min=0.0, max=30.0)
     preview_width: int = opt(640, "preview frame width in pixels (downscaled)", min=64, max=1920)
     pixel_blocks: int = opt(6, "blocks across a pixelated face in the preview", min=2, max=16)
-    preview_min_score: float = opt(0.3, "detector score from which a face is pixelated in the preview, even if "
-                                        "too unsure to track (0..1, at most detect.min_score)", min=0.05,
-                                   max=0.99)
+    preview_min_score: float = opt(0.3, "detector score from which a face is pixelated in the preview, "
+                                        "even if too unsure to track (0..1, at most detect.min_score)",
+                                   min=0.05, max=0.99)
     stats_flush_s: float = opt(10.0, "seconds between flushes of counters to the stats table", min=0.5,
                                max=600.0)
     watchlist_poll_s: float = opt(1.0, "seconds between checks for a new active watchlist", min=0.1,

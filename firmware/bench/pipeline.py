@@ -55,7 +55,8 @@ def bench_scene(cfg: AppConfig, recognizer: Recognizer, calibration: ScoreCalibr
             result: dict[str, Any] = {"scene": run_scene(run_cfg, recognizer, scene, db, calibration,
                                                          watchlisted={n for n, _ in watchlist}).as_dict()}
             if live_seconds > 0:
-                result["live"] = _live(run_cfg, recognizer, calibration, db, SceneSource(scene, fps=SCENE_FPS),
+                live = SceneSource(scene, fps=SCENE_FPS)
+                result["live"] = _live(run_cfg, recognizer, calibration, db, live,
                                        max_seconds=live_seconds)
         finally:
             db.close()

@@ -44,14 +44,15 @@ def add_watchlist(db: sqlite_utils.Database, deployment_id: int, recognizer: Rec
                   subjects: Sequence[tuple[str, Path]], *, category: str = "wanted",
                   reason: str = "bench") -> list[str]:
     """Enrol (subject_id, reference photo) pairs into the deployment's watchlist; returns the ids enrolled."""
-    rows = []
+    rows: list[tuple[int, str, str, str, str, bytes, bytes]] = []
     for subject_id, photo in subjects:
         emb = enrol_photo(recognizer, photo)
-        rows.append([deployment_id, subject_id, subject_id.replace("_", " "), category, reason,
-                     photo.read_bytes(), emb.astype("<f4").tobytes()])
+        rows.append((deployment_id, subject_id, subject_id.replace("_", " "), category, reason,
+                     photo.read_bytes(), emb.astype("<f4").tobytes()))
     bundle = hashlib.sha256("".join(r[1] for r in rows).encode()).hexdigest()
     with transaction(db):
         for r in rows:
             db.execute("INSERT INTO watchlist_entries (deployment_id, subject_id, name, category, reason, "
-                       "reference_jpeg, embedding, bundle_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", r + [bundle])
+                       "reference_jpeg, embedding, bundle_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       [*r, bundle])
     return [r[1] for r in rows]

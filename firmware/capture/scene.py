@@ -1,7 +1,8 @@
 """Replay scenes of people walking past, composed from LFW photos on a real background (tests, demo, bench).
 
 The frame (640×360 by default: BlazeFace letterboxes to 192 pixels, so a face must fill about a seventh of the
-frame width to be found, as on the camera's lores stream) is split into `lanes` side-by-side columns. Each person walks down one lane towards the camera
+frame width to be found, as on the camera's lores stream) is split into `lanes` side-by-side columns.
+Each person walks down one lane towards the camera
 over `frames_per_walker` frames: the face moves down and grows from `face_px[0]` to `face_px[1]` pixels (a
 growth large enough that a newcomer never looks like the previous person's last face to the tracker), and the
 photo changes part way (2–3 different photos of the same person when LFW has them). Walkers enter the lanes
@@ -175,7 +176,8 @@ class Scene:
         return (self.frame(i) for i in range(self.n_frames))
 
 
-def build_scene(people: Sequence[Person], background: np.ndarray, *, lanes: int = 3, frames_per_walker: int = 8,
+def build_scene(people: Sequence[Person], background: np.ndarray, *, lanes: int = 3,
+                frames_per_walker: int = 8,
                 gap_frames: int = 4, photos_per_walker: int = 2, face_px: tuple[int, int] = (95, 180),
                 lead_in: int = 2) -> Scene:
     """Walk `people` past in order, one per lane at a time, `gap_frames` between two in the same lane.

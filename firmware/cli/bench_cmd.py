@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     pipe = bsub.add_parser("pipeline", help="the live pipeline on the LFW replay scene and the shared videos")
     add_config_argument(pipe)
     add_json_argument(pipe)
-    pipe.add_argument("--data", type=Path, help="shared data folder (default: $LFR_TEST_DATA or ../shared/data)")
+    pipe.add_argument("--data", type=Path,
+                      help="shared data folder (default: $LFR_TEST_DATA or ../shared/data)")
     pipe.add_argument("--people", type=int, default=200, help="people walking past (default 200)")
     pipe.add_argument("--watchlisted", type=int, default=20, help="of whom on the watchlist (default 20)")
     pipe.add_argument("--live-seconds", type=float, default=20.0,
@@ -47,7 +48,8 @@ def _pipeline(args: argparse.Namespace) -> int:
     result.update(bench_scene(cfg, recognizer, calibration, data, people=args.people,
                               watchlisted=args.watchlisted, live_seconds=args.live_seconds))
     videos = args.video or [data / v for v in DEFAULT_VIDEOS]
-    result["videos"] = [bench_video(cfg, recognizer, calibration, v, data / "lfw", max_frames=args.video_frames)
+    result["videos"] = [bench_video(cfg, recognizer, calibration, v, data / "lfw",
+                                    max_frames=args.video_frames)
                         for v in videos]
     emit(args, result, _text(result))
     return 0
@@ -59,16 +61,19 @@ def _text(r: dict[str, Any]) -> str:
              f"{s['fps']} fps",
              f"  tracks: {s['people_one_track']} people with exactly one, {s['people_several_tracks']} with "
              f"several, {s['people_no_track']} with none",
-             f"  alerts: {s['alerts']} ({s['true_alerts']} right, {s['watchlisted_missed']} watchlisted missed, "
+             f"  alerts: {s['alerts']} ({s['true_alerts']} right, "
+             f"{s['watchlisted_missed']} watchlisted missed, "
              f"{s['false_alerts']} false = {100 * s['false_alert_rate']:.2f} % of the others, "
              f"{s['people_alerted_twice']} people alerted twice)",
              "  per stage (mean / max ms): " + ", ".join(
                  f"{k} {v['mean_ms']:.1f}/{v['max_ms']:.0f} ({v['calls']})" for k, v in s["timings"].items())]
     if "live" in r:
         v = r["live"]
-        lines.append(f"live at {v['camera_fps']:.0f} fps: {v['frames_processed']} processed, {v['frames_dropped']} "
+        lines.append(f"live at {v['camera_fps']:.0f} fps: {v['frames_processed']} processed, "
+                     f"{v['frames_dropped']} "
                      f"dropped, {v['fps']} fps")
     for v in r.get("videos", []):
-        lines.append(f"{v['video']} ({v['size']}): {v['frames']} frames at {v['fps']} fps, {v['faces_seen']} faces "
+        lines.append(f"{v['video']} ({v['size']}): {v['frames']} frames at {v['fps']} fps, "
+                     f"{v['faces_seen']} faces "
                      f"seen, {v['faces_detected']} detections, {v['alerts']} alert(s)")
     return "\n".join(lines)

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_argument(p)
     p.add_argument("--validate-config", action="store_true", help="only check the configuration; exit 0 or 2")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--camera", metavar="NAME", help="run only this camera's pipeline (one process per camera)")
+    mode.add_argument("--camera", metavar="NAME",
+                      help="run only this camera's pipeline (one process per camera)")
     mode.add_argument("--hub-only", action="store_true", help="run only the hub: database, stats, sinks")
     p.add_argument("--frames", type=int, metavar="N",
                    help="stop each camera after N processed frames; refuses at once when not ready to scan")
@@ -143,7 +144,8 @@ def _all_in_one(cfg: AppConfig, stop: threading.Event, notifier: SystemdNotifier
             t.start()
         notifier.ready(f"hub and {len(threads)} camera(s) up")
         if _wait_ready(hub, stop, notifier):
-            run_hub(hub, channel, stop, watchdog=notifier, until=lambda: not any(t.is_alive() for t in threads))
+            run_hub(hub, channel, stop, watchdog=notifier,
+                    until=lambda: not any(t.is_alive() for t in threads))
         stop.set()
         for t in threads:
             t.join(10.0)

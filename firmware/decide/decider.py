@@ -1,4 +1,4 @@
-"""Per-track alert decisions: fuse a track's best faces, alert once per track and once per subject per cooldown.
+"""Per-track alert decisions: fuse a track's best faces; alert once per track, once per subject per cooldown.
 
 The rule (also in docs/pipeline.md):
 
@@ -78,7 +78,7 @@ class Verdict:
 
 
 class SubjectCooldown:
-    """When each subject last alerted; `is_cooling(subject, now)` is True within `cooldown_s` seconds of it."""
+    """When each subject last alerted; `is_cooling(subject, now)`: within `cooldown_s` seconds of it."""
 
     def __init__(self, cooldown_s: float) -> None:
         self.cooldown_s = cooldown_s
@@ -140,7 +140,7 @@ class Decider:
         return fuse(state.embeddings, [max(q, 1e-3) for q in state.qualities])
 
     def decide(self, track_id: int, best: Match | None, now: float) -> Verdict:
-        """Judge the track's fused probe, whose best watchlist match is `best`, at monotonic time `now` (s)."""
+        """Judge the track's fused probe, whose best watchlist match is `best`, at monotonic `now` (s)."""
         state = self._tracks.setdefault(track_id, _TrackShots())
         shots = len(state.embeddings)
         if state.decided:

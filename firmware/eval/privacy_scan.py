@@ -34,10 +34,10 @@ class Leak:
 
 
 def embedding_needles(embedding: np.ndarray, label: str, window: int = 16) -> dict[bytes, str]:
-    """Windows of a float32 embedding's bytes, spread over the vector, plus its float64 and JSON-text forms."""
+    """Windows of a float32 embedding's bytes, spread over the vector; its float64 and JSON-text forms."""
     raw = np.asarray(embedding, dtype="<f4").tobytes()
-    needles = {raw[o:o + window]: f"{label} float32@{o}" for o in range(0, len(raw) - window + 1, len(raw) // 4)
-               if _telling(raw[o:o + window])}
+    offsets = range(0, len(raw) - window + 1, len(raw) // 4)
+    needles = {raw[o:o + window]: f"{label} float32@{o}" for o in offsets if _telling(raw[o:o + window])}
     wide = np.asarray(embedding[:4], dtype="<f8").tobytes()
     if _telling(wide[:16]):
         needles[wide[:16]] = f"{label} float64"

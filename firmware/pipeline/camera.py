@@ -174,10 +174,11 @@ class CameraPipeline:
             shown = [d.box for t, d in matched if self.decider.is_shown(t.id)]
             hidden = [d.box for t, d in matched if not self.decider.is_shown(t.id)]
             hidden += [d.box for d in doubtful]  # too unsure to track, not too unsure to hide
-            # a face the detector missed this frame cannot be found, but where a lost track should be is hidden
+            # a face the detector missed this frame cannot be found; where a lost track should be is hidden
             hidden += [t.predicted_box() for t in self.tracker.tracks
                        if t.state is TrackState.LOST and t.detection is not None]
-            jpeg, w, h = preview_jpeg(frame.image, hidden, shown, width=p.preview_width, blocks=p.pixel_blocks)
+            jpeg, w, h = preview_jpeg(frame.image, hidden, shown, width=p.preview_width,
+                                      blocks=p.pixel_blocks)
             self.sender.send(PreviewFrame(self.camera, frame.t_wall, w, h, jpeg))
 
     def flush_stats(self, dropped_frames: int = 0) -> StatsDelta:

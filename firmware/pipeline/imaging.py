@@ -36,7 +36,7 @@ def expand(box: Box, margin: float, width: int, height: int) -> tuple[int, int, 
 
 
 def probe_crop_jpeg(image: np.ndarray, box: Box, margin: float) -> bytes:
-    """The face at `box` (frame pixels) with `margin` face sizes around it, cut from the full frame, as JPEG."""
+    """The face at `box` (frame pixels) with `margin` face sizes around it, cut from the full frame (JPEG)."""
     h, w = image.shape[:2]
     x1, y1, x2, y2 = expand(box, margin, w, h)
     if x2 <= x1 or y2 <= y1:

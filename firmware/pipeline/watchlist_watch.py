@@ -1,4 +1,5 @@
-"""The active watchlist as a process sees it: reloaded when its version stamp changes, swapped between frames."""
+"""The active watchlist as a process sees it: reloaded when its version stamp changes, swapped between
+frames."""
 
 from __future__ import annotations
 

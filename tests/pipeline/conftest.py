@@ -21,7 +21,8 @@ from firmware.match.score import ScoreCalibration, load_calibration
 from firmware.store.db import open_config_db
 
 # Used only until models/calibration.toml is committed: a mapping of the same shape as `lfr eval calibrate`
-# wrote here on all of LFW (FAR 1e-6: cosine 0.787 at the 0.6 threshold), so tests run at the real operating point.
+# wrote here on all of LFW (FAR 1e-6: cosine 0.787 at the 0.6 threshold): tests run at the real operating
+# point.
 FALLBACK_CALIBRATION = ScoreCalibration(slope=26.47, cosine_at_threshold=0.787)
 
 

@@ -50,7 +50,8 @@ class Collected:
     result: SceneResult | None = None
 
     def unmatched_needles(self) -> dict[bytes, str]:
-        return {n: label for tid, ns in self.needles.items() if tid not in self.alerted for n, label in ns.items()}
+        return {n: label for tid, ns in self.needles.items() if tid not in self.alerted
+                for n, label in ns.items()}
 
 
 class PreviewCollector:

@@ -13,8 +13,9 @@ from firmware.errors import ChannelError
 from firmware.pipeline.channel import QueueChannel, ZmqHubReceiver, ZmqHubSender
 from firmware.pipeline.messages import AlertCandidate, PreviewFrame, StatsDelta, decode, encode
 
-ALERT = AlertCandidate("cam0", 7, "S1", 0.81, 2, 1_767_225_600.0, 1000.5, 42, "abc:1:1", b"\xff\xd8\xff probe")
-STATS = StatsDelta("cam0", 1_767_225_600.0, {"frames": 10, "embeddings": 3}, {"detect": [10.0, 55.0, 9.0]}, True)
+T0 = 1_767_225_600.0
+ALERT = AlertCandidate("cam0", 7, "S1", 0.81, 2, T0, 1000.5, 42, "abc:1:1", b"\xff\xd8\xff probe")
+STATS = StatsDelta("cam0", T0, {"frames": 10, "embeddings": 3}, {"detect": [10.0, 55.0, 9.0]}, True)
 PREVIEW = PreviewFrame("cam0", 1_767_225_600.0, 640, 360, b"\xff\xd8\xff preview")
 
 

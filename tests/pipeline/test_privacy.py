@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import sqlite_utils
 from conftest import ready_db
+from privacy_harness import run_collecting
 
 from firmware.bench.scene_run import scene_index
 from firmware.capture.scene import Person, build_scene, lfw_people
@@ -27,7 +28,6 @@ from firmware.embed.recognizer import Recognizer
 from firmware.eval.privacy_scan import blob_needles, embedding_needles, files_under, scan
 from firmware.match.score import ScoreCalibration
 from firmware.store.db import config_db_path, open_db
-from privacy_harness import run_collecting
 
 UNMATCHED = 500
 WATCHLISTED = 5
@@ -37,7 +37,8 @@ def _people(lfw_dir: Path, unmatched: int) -> tuple[list[Person], list[tuple[str
     listed = lfw_people(lfw_dir, min_photos=3)[:WATCHLISTED]
     names = {p.name for p in listed}
     others = [p for p in lfw_people(lfw_dir) if p.name not in names][:unmatched]
-    walkers = others[: unmatched // 2] + [Person(p.name, p.photos[1:]) for p in listed] + others[unmatched // 2:]
+    half = unmatched // 2
+    walkers = others[:half] + [Person(p.name, p.photos[1:]) for p in listed] + others[half:]
     return walkers, [(p.name, p.photos[0]) for p in listed]
 
 

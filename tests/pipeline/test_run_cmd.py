@@ -45,15 +45,16 @@ def _models(tmp_path: Path) -> Path:
         (models / f.name).symlink_to(f)
     if not (models / CALIBRATION_FILE).exists():
         c = FALLBACK_CALIBRATION
-        (models / CALIBRATION_FILE).write_text(f"slope = {c.slope}\ncosine_at_threshold = {c.cosine_at_threshold}\n"
-                                               f"threshold = {c.threshold}\nfar = {c.far}\n")
+        (models / CALIBRATION_FILE).write_text(
+            f"slope = {c.slope}\ncosine_at_threshold = {c.cosine_at_threshold}\n"
+            f"threshold = {c.threshold}\nfar = {c.far}\n")
     return models
 
 
 @pytest.fixture()
 def appliance(tmp_path: Path, short_dir: Path, lfw_dir: Path, background: np.ndarray,
               recognizer: Recognizer) -> Path:
-    """A config file: state in tmp_path, one replay camera on a scene folder, an open deployment + watchlist."""
+    """A config file: state in tmp_path, a replay camera on a scene folder, an open deployment + watchlist."""
     scene, watchlist = acceptance_scene(lfw_dir, background, people=6, watchlisted=2, seed=5)
     frames = tmp_path / "frames"
     frames.mkdir()
@@ -102,7 +103,8 @@ def test_refuses_without_a_deployment(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "no open deployment" in capsys.readouterr().err
 
 
-def test_all_in_one_runs_frames_and_flushes_stats(appliance: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_all_in_one_runs_frames_and_flushes_stats(appliance: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--config", str(appliance), "--frames", "20", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     (camera,) = out["cameras"]

@@ -20,11 +20,12 @@ def test_hamilton_clip_faces_seen(shared_data: Path, recognizer: Recognizer,
     assert r["fps"] > 0
 
 
-def test_mot17_h265_runs_tiled(shared_data: Path, recognizer: Recognizer, calibration: ScoreCalibration) -> None:
+def test_mot17_h265_runs_tiled(shared_data: Path, recognizer: Recognizer,
+                               calibration: ScoreCalibration) -> None:
     """A 960×540 HEVC street clip decodes and runs through tiled detection (3×2) without error; its people
     are too far away for faces to be found (figures in docs/pipeline.md)."""
     cfg = replace(AppConfig(), pipeline=PipelineConfig(tiles_cols=3, tiles_rows=2, tile_min_width=640))
-    r = bench_video(cfg, recognizer, calibration, shared_data / "video/MOT17-13-SDP-raw.h265", shared_data / "lfw",
-                    max_frames=40)
+    r = bench_video(cfg, recognizer, calibration, shared_data / "video/MOT17-13-SDP-raw.h265",
+                    shared_data / "lfw", max_frames=40)
     assert r["frames"] == 40 and r["size"] == "960x540"
     assert r["timings"]["detect"]["calls"] == 40
