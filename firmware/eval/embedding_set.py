@@ -7,8 +7,8 @@ the usual protocol fallback, and the count is reported beside every figure.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 

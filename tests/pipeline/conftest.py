@@ -16,14 +16,8 @@ from firmware.bench.scene_run import scene_background
 from firmware.bench.testbed import add_watchlist, open_deployment
 from firmware.config import AppConfig, PathsConfig
 from firmware.embed.recognizer import Recognizer
-from firmware.errors import ModelError
 from firmware.match.score import ScoreCalibration, load_calibration
 from firmware.store.db import open_config_db
-
-# Used only until models/calibration.toml is committed: a mapping of the same shape as `lfr eval calibrate`
-# wrote here on all of LFW (FAR 1e-6: cosine 0.787 at the 0.6 threshold): tests run at the real operating
-# point.
-FALLBACK_CALIBRATION = ScoreCalibration(slope=26.47, cosine_at_threshold=0.787)
 
 
 @pytest.fixture(scope="session")
@@ -33,10 +27,8 @@ def recognizer() -> Recognizer:
 
 @pytest.fixture(scope="session")
 def calibration() -> ScoreCalibration:
-    try:
-        return load_calibration(Path(AppConfig().models.dir))
-    except ModelError:
-        return FALLBACK_CALIBRATION
+    """The committed `models/calibration.toml` (LFW, FAR 1e-6), the one the appliance runs with."""
+    return load_calibration(Path(AppConfig().models.dir))
 
 
 @pytest.fixture(scope="session")

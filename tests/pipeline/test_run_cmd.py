@@ -17,14 +17,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import FALLBACK_CALIBRATION
 
 from firmware.bench.scene_run import acceptance_scene
 from firmware.bench.testbed import add_watchlist, open_deployment
 from firmware.cli.main import main
 from firmware.config import REPO_MODELS_DIR, load_config
 from firmware.embed.recognizer import Recognizer
-from firmware.match.score import CALIBRATION_FILE
 from firmware.store.db import open_config_db
 from firmware.store.stats import read_stats
 
@@ -35,20 +33,6 @@ def short_dir() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="lfr-", dir="/tmp"))
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-def _models(tmp_path: Path) -> Path:
-    """The repository's models, with the score calibration (the committed one, or the tests' stand-in)."""
-    models = tmp_path / "models"
-    models.mkdir()
-    for f in REPO_MODELS_DIR.iterdir():
-        (models / f.name).symlink_to(f)
-    if not (models / CALIBRATION_FILE).exists():
-        c = FALLBACK_CALIBRATION
-        (models / CALIBRATION_FILE).write_text(
-            f"slope = {c.slope}\ncosine_at_threshold = {c.cosine_at_threshold}\n"
-            f"threshold = {c.threshold}\nfar = {c.far}\n")
-    return models
 
 
 @pytest.fixture()
@@ -66,7 +50,7 @@ def appliance(tmp_path: Path, short_dir: Path, lfw_dir: Path, background: np.nda
 state_dir = "{tmp_path / 'state'}"
 config_dir = "{tmp_path}"
 [models]
-dir = "{_models(tmp_path)}"
+dir = "{REPO_MODELS_DIR}"
 [pipeline]
 hub_socket = "{short_dir / 'hub.sock'}"
 stats_flush_s = 1.0
@@ -97,7 +81,7 @@ def test_validate_config_only_checks(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_refuses_without_a_deployment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "a.toml"
-    cfg.write_text(f'[paths]\nstate_dir = "{tmp_path}"\n[models]\ndir = "{_models(tmp_path)}"\n'
+    cfg.write_text(f'[paths]\nstate_dir = "{tmp_path}"\n[models]\ndir = "{REPO_MODELS_DIR}"\n'
                    f'[[cameras]]\nname = "door"\nsource = "replay"\npath = "{tmp_path}"\n')
     assert main(["run", "--config", str(cfg), "--frames", "5"]) == 2
     assert "no open deployment" in capsys.readouterr().err
