@@ -122,13 +122,16 @@ def run_scene(cfg: AppConfig, recognizer: Recognizer, scene: Scene, db: sqlite_u
 
 def _attribute(scene: Scene, report: FrameReport, tracks: dict[str, set[int]],
                track_person: dict[int, str]) -> None:
-    """Each confirmed track's box centre inside a pasted face square names its person."""
+    """A confirmed track names the person whose pasted face square holds its box centre, if the box is the
+    main face of that square (a third of its side or more): some LFW photos show a second, smaller face of
+    someone in the background, who is another person and rightly gets a track of their own."""
     for track_id, box, confirmed in report.tracks:
         if not confirmed:
             continue
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         for a in scene.appearances(report.index):
-            if a.box[0] <= cx <= a.box[2] and a.box[1] <= cy <= a.box[3]:
+            main_face = box[2] - box[0] >= (a.box[2] - a.box[0]) / 3
+            if main_face and a.box[0] <= cx <= a.box[2] and a.box[1] <= cy <= a.box[3]:
                 tracks[a.person].add(track_id)
                 track_person.setdefault(track_id, a.person)
 

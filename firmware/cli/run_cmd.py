@@ -19,6 +19,7 @@ from firmware.pipeline.channel import QueueChannel, ZmqHubReceiver, ZmqHubSender
 from firmware.pipeline.hub import Hub
 from firmware.pipeline.runner import CameraSummary, CameraWorker, calibration_for, camera_config, run_hub
 from firmware.store.db import open_config_db
+from firmware.store.deployments import require_ready_to_scan
 
 log = logging.getLogger(__name__)
 READY_POLL_S = 2.0
@@ -34,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="run only this camera's pipeline (one process per camera)")
     mode.add_argument("--hub-only", action="store_true", help="run only the hub: database, stats, sinks")
     p.add_argument("--frames", type=int, metavar="N",
-                   help="stop each camera after N processed frames; refuses at once when not ready to scan")
+                   help="stop each camera after N processed frames; refuses at once when not ready to scan "
+                        "(no open deployment or no watchlist)")
     p.set_defaults(func=_run)
 
 
@@ -110,6 +112,12 @@ def _hub_only(cfg: AppConfig, stop: threading.Event, notifier: SystemdNotifier) 
 def _camera(cfg: AppConfig, name: str, stop: threading.Event, notifier: SystemdNotifier,
             frames: int | None) -> dict[str, Any]:
     cam = camera_config(cfg, name)
+    if frames is not None:  # a bounded run refuses at once rather than wait for a deployment
+        db = open_config_db(cfg)
+        try:
+            require_ready_to_scan(db)
+        finally:
+            db.close()
     recognizer = Recognizer.from_config(cfg)
     sender = ZmqHubSender(cfg.pipeline.hub_socket)
     try:

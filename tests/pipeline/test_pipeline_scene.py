@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import sqlite_utils
@@ -160,3 +161,30 @@ def test_worker_and_hub_threads_flush_stats_and_stop_cleanly(
     assert stats["faces_seen"] == s.counters["faces_seen"] > 0
     assert hub.totals.previews > 0
     assert set(s.timings) >= {"detect", "track", "frame"}
+
+
+def test_detects_on_lores_and_cuts_the_probe_from_the_full_resolution_frame(
+        cfg: AppConfig, db: sqlite_utils.Database, recognizer: Recognizer, calibration: ScoreCalibration,
+        lfw_dir: Path, background: np.ndarray) -> None:
+    """picamera2 arrangement: detection on the 640×360 lores stream, crop from the 1920×1080 main stream."""
+    people = lfw_people(lfw_dir, min_photos=4)[:12]
+
+    def likeness(p: Person) -> float:
+        ref = enrol_photo(recognizer, p.photos[0])
+        return min(float(ref @ enrol_photo(recognizer, q)) for q in p.photos[1:3])
+
+    target = max(people, key=likeness)
+    ready_db(db, recognizer, [(target.name, target.photos[0])])
+    pipeline = CameraPipeline("cam0", recognizer, cfg, QueueChannel(maxsize=10_000))
+    pipeline.set_watchlist(WatchlistWatcher(db, calibration).current())
+    scene = build_scene([Person(target.name, target.photos[1:3])], background, lanes=1)
+    alerts: list[AlertCandidate] = []
+    for i in range(len(scene)):
+        lores = scene.frame(i)
+        main = cv2.resize(lores, (1920, 1080), interpolation=cv2.INTER_LINEAR)
+        alerts += pipeline.process(Frame("cam0", i, main, i / 15.0, i / 15.0, lores=lores)).alerts
+    (alert,) = alerts
+    crop = cv2.imdecode(np.frombuffer(alert.probe_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    face = scene.appearances(alert.frame_index)[0].box
+    side_main = (face[2] - face[0]) * 3  # lores → main is ×3
+    assert crop.shape[0] > 0.8 * side_main, "the crop has main-stream resolution, not lores"

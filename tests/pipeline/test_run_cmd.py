@@ -85,6 +85,8 @@ def test_refuses_without_a_deployment(tmp_path: Path, capsys: pytest.CaptureFixt
                    f'[[cameras]]\nname = "door"\nsource = "replay"\npath = "{tmp_path}"\n')
     assert main(["run", "--config", str(cfg), "--frames", "5"]) == 2
     assert "no open deployment" in capsys.readouterr().err
+    assert main(["run", "--config", str(cfg), "--camera", "door", "--frames", "5"]) == 2
+    assert "no open deployment" in capsys.readouterr().err
 
 
 def test_all_in_one_runs_frames_and_flushes_stats(appliance: Path,
