@@ -48,7 +48,7 @@ def test_at_most_one_alert_per_track_and_no_more_embedding_after_it() -> None:
     assert d.decide(7, m(0.8), 0.0).is_alert
     assert d.decide(7, m(0.99), 100.0).outcome is Outcome.DECIDED
     assert not d.needs_shot(7, 50, better=True)
-    assert d.is_shown(7)
+    assert d.is_decided(7) and d.is_shown(7)
 
 
 def test_cooldown_per_subject_across_tracks_then_alerts_again() -> None:

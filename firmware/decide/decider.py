@@ -156,6 +156,11 @@ class Decider:
         self.cooldown.mark(best.subject_id, now)
         return Verdict(Outcome.ALERT, best.subject_id, best.score, shots)
 
+    def is_decided(self, track_id: int) -> bool:
+        """True once the track alerted or matched a subject in cooldown: nothing more to embed for it."""
+        state = self._tracks.get(track_id)
+        return state is not None and state.decided
+
     def is_shown(self, track_id: int) -> bool:
         """True when the track matched a watchlist subject (alerted or in cooldown): preview may show it."""
         state = self._tracks.get(track_id)

@@ -133,7 +133,7 @@ class CameraPipeline:
     def _look(self, frame: Frame, track: Track, det: Detection,
               active: ActiveWatchlist) -> AlertCandidate | None:
         """Quality-gate, embed and judge one confirmed track's face; the alert candidate if it alerts."""
-        if not self.decider.needs_shot(track.id, frame.index, better=True):
+        if self.decider.is_decided(track.id):
             return None
         with self.timings.measure("align"):
             face = self.recognizer.face(frame.image, det)

@@ -146,7 +146,13 @@ class CameraWorker:
 
     def _flush(self, capture: CaptureThread, dropped_seen: int) -> int:
         dropped = capture.slot.dropped
-        self.pipeline.flush_stats(dropped - dropped_seen if self.pipeline.is_scanning else 0)
+        delta = self.pipeline.flush_stats(dropped - dropped_seen if self.pipeline.is_scanning else 0)
+        frames = delta.timings.get("frame", [0.0, 0.0, 0.0])
+        if not delta.scanning:
+            self.watchdog.status(f"camera {self.camera.name}: not scanning (no active watchlist)")
+        elif frames[0]:
+            self.watchdog.status(f"camera {self.camera.name}: scanning, {frames[1] / frames[0]:.0f} ms a frame, "
+                                 f"{delta.counters['dropped_frames']} dropped since last report")
         return dropped
 
 
