@@ -51,5 +51,13 @@ class KeyFileError(LinkError, PermissionError):
     """A key file is missing, malformed, or readable by others than its owner."""
 
 
+class MessageError(LinkError, ValueError):
+    """A message off the link is malformed; `kind` names the problem (e.g. "bad_json") for counting."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+
+
 class ChannelError(LfrError, ValueError):
     """A message between a camera process and the hub is malformed, of an unknown type or schema version."""

@@ -34,7 +34,7 @@ def test_eval_verify_on_a_subset(tmp_path: Path, lfw_dir: Path, capsys: pytest.C
     plot = tmp_path / "roc.png"
     code, r = run_json(capsys, ["eval", "verify", "--pairs", str(pairs), "--images", str(lfw_dir / "images"),
                                 "--json", "--plot", str(plot), "--by", "gender,race",
-                                "--labels", str(lfw_dir / "labels")])
+                                "--labels", str(lfw_dir / "labels"), "--cache", str(tmp_path / "cache")])
     assert code == 0
     for key in ("accuracy", "accuracy_std", "tar_at_far_1e-3", "tar_at_far_1e-4", "pairs", "failed_detections"):
         assert key in r
@@ -51,7 +51,7 @@ def test_eval_identify_on_a_subset(tmp_path: Path, lfw_dir: Path, capsys: pytest
     rich = [p for p in people if len(list(p.glob("*.jpg"))) >= 3][:40]
     for p in rich + [p for p in people if p not in rich][:40]:
         (images / p.name).symlink_to(p)
-    code, r = run_json(capsys, ["eval", "identify", "--images", str(images), "--json"])
+    code, r = run_json(capsys, ["eval", "identify", "--images", str(images), "--json", "--no-cache"])
     assert code == 0
     assert r["gallery"] == 20 and r["mated"] == 20 and r["non_mated"] == 60
     for key in ("tpir", "fpir", "tpir_at_fpir_1e-2", "tpir_at_fpir_1e-3"):

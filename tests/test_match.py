@@ -72,8 +72,11 @@ def test_metrics_on_known_scores() -> None:
     assert 0.3 < best_threshold(scores, same) < 0.7
     acc, std, _ = fold_accuracy(np.tile(scores, 2), np.tile(same, 2), np.repeat([0, 1], 6))
     assert acc == 1.0 and std == 0.0
-    tar, t = tar_at_far(np.array([0.5, 0.6, 0.95]), np.array([0.1] * 99 + [0.9]), 0.01)
-    assert tar == pytest.approx(2 / 3) and 0.1 < t < 0.6
+    genuine, impostor = np.array([0.5, 0.6, 0.95]), np.array([0.1] * 99 + [0.9])
+    tar, t = tar_at_far(genuine, impostor, 0.01)  # one impostor in 100 may pass: threshold just above 0.1
+    assert tar == 1.0 and 0.1 < t < 0.11
+    tar, t = tar_at_far(genuine, impostor, 0.005)  # none may pass: threshold just above 0.9
+    assert tar == pytest.approx(1 / 3) and 0.9 < t < 0.95
     emb = np.eye(4, dtype=np.float32)
     top, total = top_impostor_scores(emb, ["a", "a", "b", "c"], keep=3)
     assert total == 5 and len(top) == 3

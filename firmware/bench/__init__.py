@@ -1,1 +1,1 @@
-"""Benchmarks and acceptance runs: the pipeline on replay scenes and videos, with figures for the notes."""
+"""Throughput benchmarks behind `lfr bench`: each measures the same code the appliance runs."""

@@ -1,79 +1,22 @@
-"""`lfr bench <what>`: performance figures. `pipeline`: the live loop on the replay scene and real videos."""
+"""`lfr bench WHAT`: throughput measurements; each WHAT is its own module listed in BENCHES.
+
+Each module in BENCHES defines `register(bench_subparsers)` adding one sub-command with
+`set_defaults(func=...)`; add a line here for a new benchmark.
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
+import importlib
 
-from firmware.cli.common import add_config_argument, add_json_argument, app_config, emit
-from firmware.embed.recognizer import Recognizer
-from firmware.pipeline.runner import calibration_for
+BENCHES: tuple[str, ...] = (
+    "firmware.cli.bench_enrol",
+    "firmware.cli.bench_pipeline",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure performance (per-stage latency, fps, drops)")
+    p = sub.add_parser("bench", help="measure throughput of the appliance's stages on real images")
     bsub = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
-    pipe = bsub.add_parser("pipeline", help="the live pipeline on the LFW replay scene and the shared videos")
-    add_config_argument(pipe)
-    add_json_argument(pipe)
-    pipe.add_argument("--data", type=Path,
-                      help="shared data folder (default: $LFR_TEST_DATA or ../shared/data)")
-    pipe.add_argument("--people", type=int, default=200, help="people walking past (default 200)")
-    pipe.add_argument("--watchlisted", type=int, default=20, help="of whom on the watchlist (default 20)")
-    pipe.add_argument("--live-seconds", type=float, default=20.0,
-                      help="seconds of the scene replayed live at 15 fps for drops (default 20; 0 = skip)")
-    pipe.add_argument("--video", type=Path, action="append",
-                      help="video to run end to end (repeatable; default: the two shared clips)")
-    pipe.add_argument("--video-frames", type=int, help="at most this many frames per video")
-    pipe.set_defaults(func=_pipeline)
-
-
-def _data_dir(args: argparse.Namespace) -> Path:
-    import os
-    if args.data:
-        return Path(args.data)
-    repo = Path(__file__).resolve().parents[2]
-    return Path(os.environ.get("LFR_TEST_DATA", repo.parent / "shared" / "data")).resolve()
-
-
-def _pipeline(args: argparse.Namespace) -> int:
-    from firmware.bench.pipeline import DEFAULT_VIDEOS, bench_scene, bench_video
-
-    cfg = app_config(args)
-    data = _data_dir(args)
-    recognizer = Recognizer.from_config(cfg)
-    calibration = calibration_for(cfg)
-    result: dict[str, Any] = {"accelerator": recognizer.health()}
-    result.update(bench_scene(cfg, recognizer, calibration, data, people=args.people,
-                              watchlisted=args.watchlisted, live_seconds=args.live_seconds))
-    videos = args.video or [data / v for v in DEFAULT_VIDEOS]
-    result["videos"] = [bench_video(cfg, recognizer, calibration, v, data / "lfw",
-                                    max_frames=args.video_frames)
-                        for v in videos]
-    emit(args, result, _text(result))
-    return 0
-
-
-def _text(r: dict[str, Any]) -> str:
-    s = r["scene"]
-    lines = [f"scene: {s['people']} people ({s['watchlisted']} on the watchlist), {s['frames']} frames at "
-             f"{s['fps']} fps",
-             f"  tracks: {s['people_one_track']} people with exactly one, {s['people_several_tracks']} with "
-             f"several, {s['people_no_track']} with none",
-             f"  alerts: {s['alerts']} ({s['true_alerts']} right, "
-             f"{s['watchlisted_missed']} watchlisted missed, "
-             f"{s['false_alerts']} false = {100 * s['false_alert_rate']:.2f} % of the others, "
-             f"{s['people_alerted_twice']} people alerted twice)",
-             "  per stage (mean / max ms): " + ", ".join(
-                 f"{k} {v['mean_ms']:.1f}/{v['max_ms']:.0f} ({v['calls']})" for k, v in s["timings"].items())]
-    if "live" in r:
-        v = r["live"]
-        lines.append(f"live at {v['camera_fps']:.0f} fps: {v['frames_processed']} processed, "
-                     f"{v['frames_dropped']} "
-                     f"dropped, {v['fps']} fps")
-    for v in r.get("videos", []):
-        lines.append(f"{v['video']} ({v['size']}): {v['frames']} frames at {v['fps']} fps, "
-                     f"{v['faces_seen']} faces "
-                     f"seen, {v['faces_detected']} detections, {v['alerts']} alert(s)")
-    return "\n".join(lines)
+    for name in BENCHES:
+        importlib.import_module(name).register(bsub)

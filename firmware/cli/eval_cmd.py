@@ -102,7 +102,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _identify(args: argparse.Namespace) -> int:
     rec, cfg = _recognizer(args)
-    r = identify.run_identify(rec, args.images, load_calibration(Path(cfg.models.dir)), seed=args.seed, cache_dir=args.cache)
+    r = identify.run_identify(rec, args.images, load_calibration(Path(cfg.models.dir)), seed=args.seed,
+                              cache_dir=args.cache)
     r["note"] = LFW_NOTE
     text = (f"gallery {r['gallery']}, mated probes {r['mated']}, non-mated probes {r['non_mated']}, "
             f"{r['failed_detections']} images without a detected face\n"

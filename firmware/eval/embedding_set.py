@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from firmware.detect.detection import Detection
-from firmware.embed.recognizer import Recognizer
+from firmware.embed.recognizer import PORTRAIT_PADS, Recognizer
 from firmware.errors import DataError
 from firmware.progress import progress
 
@@ -40,15 +40,15 @@ def read_image(path: Path) -> np.ndarray:
     return img
 
 
-def _cache_file(recognizer: Recognizer, cache_dir: Path, pad: float) -> Path:
+def _cache_file(recognizer: Recognizer, cache_dir: Path, pads: tuple[float, ...]) -> Path:
     """One cache file per pair of model files (by sha256 of their bytes) and padding."""
     digest = hashlib.sha256()
     for lm in (recognizer.detector.model, recognizer.embedder.model):
         digest.update(lm.path.read_bytes())
-    return cache_dir / f"embeddings-{digest.hexdigest()[:16]}-pad{pad:g}.npz"
+    return cache_dir / f"embeddings-{digest.hexdigest()[:16]}-pads{'-'.join(f'{p:g}' for p in pads)}.npz"
 
 
-def embed_images(recognizer: Recognizer, paths: Sequence[Path], pad: float = 0.25,
+def embed_images(recognizer: Recognizer, paths: Sequence[Path], pads: tuple[float, ...] = PORTRAIT_PADS,
                  cache_dir: Path | None = None) -> EmbeddedImages:
     """Detect the main face of each photo, align, embed; fall back to mean keypoints where none is found.
 
@@ -58,18 +58,18 @@ def embed_images(recognizer: Recognizer, paths: Sequence[Path], pad: float = 0.2
     """
     paths = list(dict.fromkeys(paths))
     if cache_dir is not None:
-        cache = _cache_file(recognizer, cache_dir, pad)
+        cache = _cache_file(recognizer, cache_dir, pads)
         stored: dict[str, np.ndarray] = dict(np.load(cache)) if cache.exists() else {}
         keys = [f"{p.resolve()}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in paths]
         key_of = dict(zip(paths, keys, strict=True))
         missing = [p for p in paths if key_of[p] not in stored]
         if missing:
-            fresh = embed_images(recognizer, missing, pad)
+            fresh = embed_images(recognizer, missing, pads)
             for j, p in enumerate(fresh.paths):
                 stored[key_of[p]] = np.append(fresh.embeddings[j], np.float32(j in fresh.failed))
             cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp.npz")
-            np.savez(tmp, **stored)
+            np.savez(tmp, **stored)  # type: ignore[arg-type]
             tmp.replace(cache)
         rows = np.stack([stored[k] for k in keys])
         return EmbeddedImages(paths, np.ascontiguousarray(rows[:, :-1]), set(np.nonzero(rows[:, -1])[0].tolist()))
@@ -78,7 +78,7 @@ def embed_images(recognizer: Recognizer, paths: Sequence[Path], pad: float = 0.2
     for i, path in enumerate(progress(paths, "detecting", len(paths))):
         img = read_image(path)
         sizes[i] = img.shape[:2]
-        dets = recognizer.main_face(img, pad)
+        dets = recognizer.main_face(img, pads)
         if dets:
             found[i] = dets[0].keypoints / np.array([img.shape[1], img.shape[0]], np.float32)
     if not found:

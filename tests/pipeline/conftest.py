@@ -1,19 +1,17 @@
 """Fixtures for the live pipeline tests: one Recognizer per session, the score calibration, a street
-background, and a real database with an open deployment and a watchlist enrolled from LFW photos."""
+background, and a real database file in tmp_path."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import sqlite_utils
 
 from firmware.bench.scene_run import scene_background
-from firmware.bench.testbed import add_watchlist, open_deployment
 from firmware.config import AppConfig, PathsConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.match.score import ScoreCalibration, load_calibration
@@ -48,14 +46,3 @@ def db(cfg: AppConfig) -> Iterator[sqlite_utils.Database]:
     database = open_config_db(cfg)
     yield database
     database.close()
-
-
-def ready_db(db: sqlite_utils.Database, recognizer: Recognizer, watchlist: list[tuple[str, Path]]) -> int:
-    """Open a deployment and enrol `watchlist` into it; returns the deployment id."""
-    dep = open_deployment(db)
-    add_watchlist(db, dep, recognizer, watchlist)
-    return dep
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    return dict(vars(obj))

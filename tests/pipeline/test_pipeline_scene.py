@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import sqlite_utils
-from conftest import ready_db
+from pipeline_helpers import ready_db
 
 from firmware.bench.scene_run import acceptance_scene, run_scene
 from firmware.bench.testbed import add_watchlist, enrol_photo

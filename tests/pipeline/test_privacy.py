@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import sqlite_utils
-from conftest import ready_db
+from pipeline_helpers import ready_db
 from privacy_harness import run_collecting
 
 from firmware.bench.scene_run import scene_index
