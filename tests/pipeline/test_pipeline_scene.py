@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 import sqlite_utils
-from pipeline_helpers import ready_db
 
 from firmware.bench.scene_run import acceptance_scene, run_scene
 from firmware.bench.testbed import add_watchlist, enrol_photo
@@ -27,6 +26,7 @@ from firmware.pipeline.runner import CameraWorker, run_hub
 from firmware.pipeline.watchlist_watch import WatchlistWatcher
 from firmware.store import audit
 from firmware.store.stats import read_stats
+from pipeline.pipeline_helpers import ready_db
 
 
 class Alerts:

@@ -18,8 +18,6 @@ import cv2
 import numpy as np
 import pytest
 import sqlite_utils
-from pipeline_helpers import ready_db
-from privacy_harness import run_collecting
 
 from firmware.bench.scene_run import scene_index
 from firmware.capture.scene import Person, build_scene, lfw_people
@@ -28,6 +26,8 @@ from firmware.embed.recognizer import Recognizer
 from firmware.eval.privacy_scan import blob_needles, embedding_needles, files_under, scan
 from firmware.match.score import ScoreCalibration
 from firmware.store.db import config_db_path, open_db
+from pipeline.pipeline_helpers import ready_db
+from pipeline.privacy_harness import run_collecting
 
 UNMATCHED = 500
 WATCHLISTED = 5
