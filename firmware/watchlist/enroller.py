@@ -2,8 +2,9 @@
 
 Rules, in order (each refusal maps to one `Rejection` the import report shows):
 
-1. detect with a border (`pad`, a fraction of the longer side): watchlist photos are often tight crops
-   whose face touches the edges, which BlazeFace misses without one; nothing found -> `no face`;
+1. detect with a border (`pads`, fractions of the longer side tried in turn, `PORTRAIT_PADS` by default):
+   watchlist photos are often tight crops whose face touches the edges, which BlazeFace misses without
+   one; nothing found -> `no face`;
 2. the subject is the most central, confident face (`Recognizer.main_face`); any other face whose size is
    at least `companion_ratio` of the subject's (0.5 by default) makes the photo ambiguous -> `several faces`.
    A much smaller face in the background (a passer-by behind the subject) is ignored: the subject is clear;
@@ -23,12 +24,11 @@ import numpy as np
 
 from firmware.config import AppConfig
 from firmware.embed.quality import face_size_px
-from firmware.embed.recognizer import Recognizer
+from firmware.embed.recognizer import PORTRAIT_PADS, Recognizer
 from firmware.watchlist.enrol import EnrolResult, Rejection
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PAD = 0.25
 DEFAULT_COMPANION_RATIO = 0.5
 
 
@@ -38,14 +38,14 @@ class RecognizerEnroller:
     Build it once per import (models load in `from_config`, never per image).
     """
 
-    def __init__(self, recognizer: Recognizer, *, pad: float = DEFAULT_PAD,
+    def __init__(self, recognizer: Recognizer, *, pads: tuple[float, ...] = PORTRAIT_PADS,
                  companion_ratio: float = DEFAULT_COMPANION_RATIO) -> None:
-        if not 0.0 <= pad <= 1.0:
-            raise ValueError(f"pad {pad} is outside 0..1 (a fraction of the image's longer side)")
+        if not pads or not all(0.0 <= p <= 2.0 for p in pads):
+            raise ValueError(f"pads {pads} must be fractions 0..2 of the image's longer side")
         if not 0.0 < companion_ratio <= 1.0:
             raise ValueError(f"companion_ratio {companion_ratio} is outside (0, 1]")
         self.recognizer = recognizer
-        self.pad = pad
+        self.pads = pads
         self.companion_ratio = companion_ratio
 
     @classmethod
@@ -55,7 +55,7 @@ class RecognizerEnroller:
 
     def enrol(self, image_bgr: np.ndarray) -> EnrolResult:
         """An embedding of the photo's one subject, or the rejection (see the module rules)."""
-        dets = self.recognizer.main_face(image_bgr, self.pad)
+        dets = self.recognizer.main_face(image_bgr, self.pads)
         if not dets:
             return EnrolResult.rejected(Rejection.NO_FACE, "no face found by the detector")
         subject, others = dets[0], dets[1:]

@@ -81,12 +81,14 @@ def test_a_much_smaller_background_face_is_fine(enroller: RecognizerEnroller, lf
     """Two faces of one size are ambiguous; a face under half the subject's size is a passer-by."""
     img = side_by_side(lfw_photo(lfw_dir, "Colin_Powell"), lfw_photo(lfw_dir, "Gloria_Macapagal_Arroyo"),
                        other_side)
-    assert len(enroller.recognizer.main_face(img, enroller.pad)) == 2  # both faces really are detected
+    assert len(enroller.recognizer.main_face(img, enroller.pads)) == 2  # both faces really are detected
     assert enroller.enrol(img).rejection is expected
 
 
 def test_settings_out_of_range(enroller: RecognizerEnroller) -> None:
     with pytest.raises(ValueError, match="pad"):
-        RecognizerEnroller(enroller.recognizer, pad=2.0)
+        RecognizerEnroller(enroller.recognizer, pads=(0.25, 3.0))
+    with pytest.raises(ValueError, match="pads"):
+        RecognizerEnroller(enroller.recognizer, pads=())
     with pytest.raises(ValueError, match="companion_ratio"):
         RecognizerEnroller(enroller.recognizer, companion_ratio=0.0)
