@@ -49,3 +49,7 @@ class LinkError(LfrError, RuntimeError):
 
 class KeyFileError(LinkError, PermissionError):
     """A key file is missing, malformed, or readable by others than its owner."""
+
+
+class GpioError(LfrError, RuntimeError):
+    """No GPIO pin library could reach the pins (not a Pi, library missing, or no access to /dev/gpiochip*)."""

@@ -1,0 +1,1 @@
+"""The appliance as a box in a van: GPIO lights, button and sign relay, systemd watchdog, host health."""
