@@ -41,7 +41,7 @@ class SystemdNotifier:
 
     def ready(self, status: str | None = None) -> None:
         """Start-up is complete (models loaded, camera open): systemd marks the unit active."""
-        self._send("READY=1" + (f"\nSTATUS={status}" if status else ""))
+        self._send("READY=1" + (f"\nSTATUS={_one_line(status)}" if status else ""))
 
     def ping(self) -> None:
         """The loop is alive; call every iteration, sent no more often than needed."""
@@ -53,7 +53,7 @@ class SystemdNotifier:
 
     def status(self, text: str) -> None:
         """One line shown by `systemctl status` (e.g. "scanning, 14.8 fps, 120 on watchlist")."""
-        self._send(f"STATUS={text.replace(chr(10), ' ')}")
+        self._send(f"STATUS={_one_line(text)}")
 
     def stopping(self) -> None:
         """Shutdown has begun: systemd waits for the exit instead of treating silence as a hang."""
@@ -84,6 +84,11 @@ class SystemdNotifier:
                 log.error("cannot notify systemd at %r (%s); the watchdog will restart this process",
                           self._address, exc)
             self._failed = True
+
+
+def _one_line(text: str) -> str:
+    """A newline would start a new assignment in the datagram; STATUS must stay one line."""
+    return " ".join(text.splitlines())
 
 
 def _address(value: str) -> str | bytes | None:
