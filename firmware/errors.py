@@ -52,4 +52,4 @@ class KeyFileError(LinkError, PermissionError):
 
 
 class GpioError(LfrError, RuntimeError):
-    """No GPIO pin library could reach the pins (not a Pi, library missing, or no access to /dev/gpiochip*)."""
+    """No GPIO pin library could reach the pins (not a Pi, library missing, no access to /dev/gpiochip*)."""

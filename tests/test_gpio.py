@@ -1,4 +1,4 @@
-"""Status lights, stop button, buzzer and sign relay on gpiozero's MockFactory: real gpiozero, virtual pins."""
+"""Status lights, stop button, buzzer and sign relay on gpiozero's MockFactory: real gpiozero."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from firmware.hardware.indicators import (
 )
 
 SCALE = 0.2  # patterns run 5 times faster than on the van; waits below are in van seconds * SCALE
-READY = ApplianceState(starting=False, deployment_open=True, watchlist_loaded=True, link_up=True, scanning=True)
+READY = ApplianceState(starting=False, deployment_open=True, watchlist_loaded=True, link_up=True,
+                       scanning=True)
 LED, ALERT_LED, BUZZER, BUTTON, RELAY = 17, 23, 5, 27, 22
 
 
@@ -66,7 +67,8 @@ def test_priority_of_patterns() -> None:
     assert pattern_for(ApplianceState(starting=False, deployment_open=True)) is Pattern.IDLE
     assert pattern_for(ApplianceState(**{**READY.__dict__, "link_up": False})) is Pattern.LINK_DOWN
     assert pattern_for(ApplianceState(**{**READY.__dict__, "scanning": False})) is Pattern.FAULT
-    assert pattern_for(ApplianceState(**{**READY.__dict__, "stopped": True, "scanning": False})) is Pattern.STOPPED
+    stopped = ApplianceState(**{**READY.__dict__, "stopped": True, "scanning": False})
+    assert pattern_for(stopped) is Pattern.STOPPED
     assert pattern_for(ApplianceState(**{**READY.__dict__, "fault": True, "starting": True})) is Pattern.FAULT
 
 
@@ -92,7 +94,7 @@ def test_status_led_blinks_the_starting_pattern(factory: MockFactory) -> None:
     ind.close()
     held = durations(led, settle=True)
     assert len(held) >= 4
-    for on, seconds in held:
+    for _, seconds in held:
         assert seconds == pytest.approx(0.5, abs=0.15), held
 
 

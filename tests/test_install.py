@@ -36,7 +36,8 @@ def installed_root(root: Path) -> Path:
     (root / "etc/lfr/keys").mkdir(parents=True)
     (root / "etc/lfr/appliance.toml").write_text("[match]\nthreshold = 0.7\n")
     (root / "etc/lfr/keys/appliance.key_secret").write_text("secret\n")
-    (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/bash\nlfr:x:999:999::/var/lib/lfr:/usr/sbin/nologin\n")
+    (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/bash\n"
+                                     "lfr:x:999:999::/var/lib/lfr:/usr/sbin/nologin\n")
     (root / "etc/group").write_text("video:x:44:\ngpio:x:993:\nplugdev:x:46:\nlfr:x:999:\n")
     python = root / "opt/lfr/.venv/bin/python"
     python.parent.mkdir(parents=True)
@@ -65,8 +66,9 @@ def test_fresh_install_actions(tmp_path: Path) -> None:
     for unit in (REPO / "systemd").glob("lfr-*"):
         assert f"install -m 0644 {unit} {r}/etc/systemd/system/" in joined
     assert f"install -m 0644 {REPO}/systemd/99-lfr-watchlist-usb.rules {r}/etc/udev/rules.d/" in joined
-    assert actions[-1] == ["systemctl", f"--root={r}", "enable", "lfr-appliance.service", "lfr-purge.timer",
-                           "lfr-watchlist-expiry.timer", "lfr-camera@front.service", "lfr-camera@rear.service"]
+    assert actions[-1] == ["systemctl", f"--root={r}", "enable", "lfr-appliance.service",
+                           "lfr-purge.timer", "lfr-watchlist-expiry.timer", "lfr-camera@front.service",
+                           "lfr-camera@rear.service"]
     # the user exists before anything is given to it
     assert joined.index(next(j for j in joined if j.startswith("useradd"))) < \
         joined.index(f"install -d -m 0750 -o lfr -g lfr {r}/var/lib/lfr")

@@ -108,9 +108,9 @@ def test_appliance_units_are_hardened_and_supervised() -> None:
     hub = (UNITS_DIR / "lfr-appliance.service").read_text()
     camera = (UNITS_DIR / "lfr-camera@.service").read_text()
     for text in (hub, camera):
-        for line in ("Type=notify", "Restart=on-failure", "User=lfr", "ProtectSystem=strict", "ProtectHome=yes",
-                     "PrivateTmp=yes", "NoNewPrivileges=yes", "DevicePolicy=closed", "StateDirectory=lfr",
-                     "ConfigurationDirectory=lfr"):
+        for line in ("Type=notify", "Restart=on-failure", "User=lfr", "ProtectSystem=strict",
+                     "ProtectHome=yes", "PrivateTmp=yes", "NoNewPrivileges=yes", "DevicePolicy=closed",
+                     "StateDirectory=lfr", "ConfigurationDirectory=lfr"):
             assert re.search(rf"^{re.escape(line)}$", text, re.M), line
         assert re.search(r"^WatchdogSec=\d+$", text, re.M)
         assert re.search(r"^RestrictAddressFamilies=", text, re.M)
@@ -146,13 +146,15 @@ LFR_COMMAND_LINES = [(unit.name, key, argv) for unit in UNIT_FILES for key, argv
 @pytest.mark.parametrize("unit,key,argv", LFR_COMMAND_LINES, ids=lambda v: v if isinstance(v, str) else "")
 def test_unit_command_lines_parse_with_the_lfr_cli(unit: str, key: str, argv: list[str]) -> None:
     """Each `lfr` line must name existing sub-commands and options (templates' %i/%I get a sample value)."""
-    args = [a.replace("%i", INSTANCES.get(unit, "x")).replace("%I", INSTANCES.get(unit, "x")) for a in argv[1:]]
+    sample = INSTANCES.get(unit, "x")
+    args = [a.replace("%i", sample).replace("%I", sample) for a in argv[1:]]
     errors = io.StringIO()
     with contextlib.redirect_stderr(errors):
         try:
             build_parser().parse_args(args)
         except SystemExit:
-            pytest.fail(f"{unit} {key}: `lfr {' '.join(args)}` is refused by the CLI: {errors.getvalue().strip()}")
+            pytest.fail(f"{unit} {key}: `lfr {' '.join(args)}` is refused by the CLI: "
+                        f"{errors.getvalue().strip()}")
 
 
 def test_timers_start_their_services() -> None:
@@ -171,8 +173,9 @@ def udev_rules_of(rule_text: str) -> list[str]:
 
 def test_udev_rule_matches_usb_filesystems_and_starts_the_template() -> None:
     (rule,) = udev_rules_of(RULES.read_text())
-    for fragment in ('ACTION=="add"', 'SUBSYSTEM=="block"', 'ENV{ID_BUS}=="usb"', 'ENV{ID_FS_USAGE}=="filesystem"',
-                     'TAG+="systemd"', 'ENV{SYSTEMD_WANTS}+="lfr-watchlist-import@%k.service"'):
+    for fragment in ('ACTION=="add"', 'SUBSYSTEM=="block"', 'ENV{ID_BUS}=="usb"',
+                     'ENV{ID_FS_USAGE}=="filesystem"', 'TAG+="systemd"',
+                     'ENV{SYSTEMD_WANTS}+="lfr-watchlist-import@%k.service"'):
         assert fragment in rule
     assert "RUN" not in rule  # a long import must not run inside udev
     assert (UNITS_DIR / "lfr-watchlist-import@.service").exists()

@@ -96,9 +96,11 @@ class GpioIndicators:
                               if config.alert_led_pin is not None else None)
             self.buzzer = (self._add(Buzzer(config.buzzer_pin, pin_factory=pin_factory))
                            if config.buzzer_pin is not None else None)
-            self.sign_relay = (self._add(OutputDevice(config.sign_relay_pin, active_high=config.relay_active_high,
-                                                      initial_value=False, pin_factory=pin_factory))
-                               if config.sign_relay_pin is not None else None)
+            self.sign_relay = None
+            if config.sign_relay_pin is not None:
+                self.sign_relay = self._add(OutputDevice(config.sign_relay_pin, initial_value=False,
+                                                         active_high=config.relay_active_high,
+                                                         pin_factory=pin_factory))
             self.button = None
             if config.stop_button_pin is not None:
                 self.button = self._add(Button(config.stop_button_pin, pull_up=True,
@@ -211,7 +213,8 @@ class GpioIndicators:
             self._press_toggled = True
             self._resume("stop button pressed again")
         else:
-            log.info("stop button pressed while stopped: hold it for %.1f s to resume", self.config.hold_seconds)
+            log.info("stop button pressed while stopped: hold it for %.1f s to resume",
+                     self.config.hold_seconds)
 
     def _held(self) -> None:
         if self._stopped and not self._press_toggled:

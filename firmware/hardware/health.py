@@ -71,7 +71,7 @@ class HostHealth:
         return data
 
     def summary(self) -> str:
-        """One journal line, e.g. "cpu 61.2 °C, not throttled, disk 41.0 GB free (82%), memory 3.1 GB free"."""
+        """One journal line: "cpu 61.2 °C, not throttled, disk 41.0 GB free (82%), memory 3.1 GB free"."""
         temp = f"cpu {self.cpu_temp_c:.1f} °C" if self.cpu_temp_c is not None else "cpu temperature unknown"
         if self.throttling is None:
             throttle = "throttling unknown"
