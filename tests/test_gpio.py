@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -94,8 +95,9 @@ def test_status_led_blinks_the_starting_pattern(factory: MockFactory) -> None:
     ind.close()
     held = durations(led, settle=True)
     assert len(held) >= 4
-    for _, seconds in held:
-        assert seconds == pytest.approx(0.5, abs=0.15), held
+    # the pattern keeps absolute time, so scheduling jitter on a loaded machine moves edges, not the rhythm
+    assert statistics.mean(s for _, s in held) == pytest.approx(0.5, abs=0.05), held
+    assert statistics.median(s for _, s in held) == pytest.approx(0.5, abs=0.1), held
 
 
 def test_led_follows_state_and_link_down_double_blips(factory: MockFactory) -> None:
@@ -110,7 +112,9 @@ def test_led_follows_state_and_link_down_double_blips(factory: MockFactory) -> N
     ind.close()
     ons = [s for on, s in durations(led, settle=False) if on]
     assert len(ons) >= 3
-    assert all(s == pytest.approx(0.15, abs=0.12) for s in ons), ons
+    assert statistics.median(ons) == pytest.approx(0.15, abs=0.1), ons
+    offs = sorted(s for on, s in durations(led, settle=False) if not on)
+    assert offs[0] == pytest.approx(0.2, abs=0.1) and offs[-1] == pytest.approx(1.5, abs=0.2), offs
 
 
 def test_sign_relay_follows_scanning_and_goes_dark_on_close(factory: MockFactory) -> None:
