@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from firmware.errors import StorageError
 from firmware.hardware.health import cpu_temperature, decode_throttled, read_health, throttling
 
 
@@ -82,5 +83,5 @@ def test_read_health_of_a_state_dir(tmp_path: Path) -> None:
 
 
 def test_missing_state_dir_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(StorageError, match="state directory .*nope does not exist"):
         read_health(tmp_path / "nope", sysfs=tmp_path, vcgencmd=None)

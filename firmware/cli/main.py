@@ -17,6 +17,7 @@ log = logging.getLogger("lfr")
 # The list is explicit (no discovery by import side effect) so the command set is visible in one place.
 COMMANDS: tuple[str, ...] = (
     "firmware.cli.config_cmd",
+    "firmware.cli.hardware_cmd",
 )
 
 

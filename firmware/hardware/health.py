@@ -17,6 +17,8 @@ from typing import Any
 
 import psutil
 
+from firmware.errors import StorageError
+
 log = logging.getLogger(__name__)
 
 HEALTH_SCHEMA = 1
@@ -125,7 +127,11 @@ def throttling(vcgencmd: str | None = "vcgencmd") -> Throttling | None:
 def read_health(state_dir: Path | str, *, sysfs: Path = Path("/sys"),
                 vcgencmd: str | None = "vcgencmd") -> HostHealth:
     """Read the host's health now; `state_dir` is where the database and alert images live."""
-    disk = shutil.disk_usage(state_dir)
+    try:
+        disk = shutil.disk_usage(state_dir)
+    except FileNotFoundError as exc:
+        raise StorageError(f"state directory {state_dir} does not exist (paths.state_dir; install.sh "
+                           f"creates /var/lib/lfr)") from exc
     memory = psutil.virtual_memory()
     return HostHealth(cpu_temp_c=cpu_temperature(sysfs), throttling=throttling(vcgencmd),
                       disk_free_bytes=disk.free, disk_total_bytes=disk.total,
