@@ -104,6 +104,25 @@ def test_verify_catches_a_broken_unit(tmp_path: Path) -> None:
     assert status != 0 and "is not executable" in output
 
 
+# `systemd-analyze security` exposure (0 = locked down, 100 = none) measured when the units were written:
+# hub and cameras 21, purge and expiry 11, USB import 35 (its mount runs as root). A weakened unit fails.
+EXPOSURE_LIMIT = {"lfr-appliance.service": 25, "lfr-camera@.service": 25, "lfr-purge.service": 15,
+                  "lfr-watchlist-expiry.service": 15, "lfr-watchlist-import@.service": 40}
+
+
+@needs_systemd
+@pytest.mark.parametrize("unit", sorted(EXPOSURE_LIMIT))
+def test_security_exposure_stays_low(unit: str, tmp_path: Path) -> None:
+    root = make_root(tmp_path, UNIT_FILES)
+    name = instance_name(UNITS_DIR / unit)
+    result = subprocess.run(["systemd-analyze", "security", "--offline=true", f"--root={root}",
+                             f"--threshold={EXPOSURE_LIMIT[unit]}", name],
+                            capture_output=True, text=True, timeout=60, cwd=root / "etc/systemd/system")
+    exposure = re.search(r"Overall exposure level for \S+: ([\d.]+)", result.stdout)
+    assert exposure is not None, result.stdout + result.stderr
+    assert result.returncode == 0, f"{name}: exposure {exposure.group(1)} above {EXPOSURE_LIMIT[unit] / 10}"
+
+
 def test_appliance_units_are_hardened_and_supervised() -> None:
     hub = (UNITS_DIR / "lfr-appliance.service").read_text()
     camera = (UNITS_DIR / "lfr-camera@.service").read_text()
