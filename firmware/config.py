@@ -191,6 +191,42 @@ class LinkConfig:
     public_key: str = opt("/etc/lfr/link/link.key", "this machine's CURVE public key file (for the peer)")
     allowed_keys: str = opt("/etc/lfr/link/allowed_laptops", "appliance: paired laptop keys, one a line")
     appliance_public_key: str = opt("/etc/lfr/link/appliance.key", "viewer: the appliance's public key file")
+# --- hardware (issue 6): GPIO status lights, stop button, sign relay ---
+GPIO_PIN_FACTORIES = ("auto", "lgpio", "rpigpio", "pigpio", "native", "mock", "none")
+_PIN_FIELDS = ("status_led_pin", "alert_led_pin", "buzzer_pin", "stop_button_pin", "sign_relay_pin")
+
+
+@dataclass(frozen=True)
+class GpioConfig:
+    pin_factory: str = opt("auto", "gpiozero pin library: auto tries lgpio (the one that drives a Pi 5), "
+                           "rpigpio, pigpio, then native; mock for a virtual board; none for no GPIO at all",
+                           choices=GPIO_PIN_FACTORIES)
+    status_led_pin: int = opt(17, "BCM number of the status LED (patterns in docs/operator.md)",
+                              min=0, max=27)
+    alert_led_pin: int | None = opt(None, "BCM number of a separate alert LED; unset: alerts flash the "
+                                    "status LED", min=0, max=27)
+    buzzer_pin: int | None = opt(None, "BCM number of an active buzzer that beeps on every alert; "
+                                 "unset: none", min=0, max=27)
+    stop_button_pin: int | None = opt(27, "BCM number of the stop button (to ground, internal pull-up)",
+                                      min=0, max=27)
+    sign_relay_pin: int | None = opt(None, "BCM number of the relay lighting the 'live facial recognition in "
+                                     "operation' sign; on only while frames are scanned", min=0, max=27)
+    relay_active_high: bool = opt(True, "true when the relay board switches on with a high pin")
+    hold_seconds: float = opt(2.0, "seconds the stop button must be held for a long press", min=0.5, max=10.0)
+    resume_needs_hold: bool = opt(False, "true: only a long press resumes after a stop; false: any press "
+                                  "does")
+    bounce_seconds: float = opt(0.05, "stop button debounce time, seconds", min=0.0, max=0.5)
+
+    def __post_init__(self) -> None:
+        used: dict[int, str] = {}
+        for name in _PIN_FIELDS:
+            pin = getattr(self, name)
+            if pin is None:
+                continue
+            if pin in used:
+                raise ConfigError(f"gpio.{name}: pin {pin} is already used by gpio.{used[pin]}")
+            used[pin] = name
+# --- end hardware ---
 
 
 @dataclass(frozen=True)
@@ -211,6 +247,7 @@ class AppConfig:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigError(f"cameras: the name {duplicates[0]!r} is used twice; names must be unique")
+    gpio: GpioConfig = field(default_factory=GpioConfig)
 
 
 def _check_value(path: str, value: Any, hint: Any, meta: dict[str, Any] | None) -> Any:

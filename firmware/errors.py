@@ -61,3 +61,7 @@ class MessageError(LinkError, ValueError):
 
 class ChannelError(LfrError, ValueError):
     """A message between a camera process and the hub is malformed, of an unknown type or schema version."""
+
+
+class GpioError(LfrError, RuntimeError):
+    """No GPIO pin library could reach the pins (not a Pi, library missing, no access to /dev/gpiochip*)."""

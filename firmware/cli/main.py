@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "firmware.cli.camera_cmd",
     "firmware.cli.run_cmd",
     "firmware.cli.bench_cmd",
+    "firmware.cli.hardware_cmd",
 )
 
 

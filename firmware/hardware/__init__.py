@@ -1,1 +1,2 @@
-"""Hardware boundaries (camera, accelerator, GPIO, clock): a Protocol, a real adapter, a stand-in."""
+"""Hardware boundaries (camera, accelerator, GPIO, clock, watchdog, host health): a Protocol, a real adapter,
+a stand-in."""

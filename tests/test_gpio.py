@@ -1,0 +1,274 @@
+"""Status lights, stop button, buzzer and sign relay on gpiozero's MockFactory: real gpiozero."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from firmware.config import GpioConfig, parse_config
+from firmware.errors import ConfigError, GpioError
+from firmware.hardware.gpio import GpioIndicators, make_pin_factory, open_indicators
+from firmware.hardware.indicators import (
+    MEANING,
+    STEPS,
+    ApplianceState,
+    NullIndicators,
+    Pattern,
+    level_at,
+    pattern_for,
+    sign_lit,
+)
+
+SCALE = 0.2  # patterns run 5 times faster than on the van; waits below are in van seconds * SCALE
+READY = ApplianceState(starting=False, deployment_open=True, watchlist_loaded=True, link_up=True,
+                       scanning=True)
+LED, ALERT_LED, BUZZER, BUTTON, RELAY = 17, 23, 5, 27, 22
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    f = MockFactory()
+    yield f
+    f.close()
+
+
+def make(factory: MockFactory, **overrides: object) -> tuple[GpioIndicators, list[str]]:
+    events: list[str] = []
+    config = GpioConfig(**{"sign_relay_pin": RELAY, "buzzer_pin": BUZZER, "hold_seconds": 0.5, **overrides})
+    ind = GpioIndicators(config, pin_factory=factory, time_scale=SCALE,
+                         when_stop=lambda: events.append("stop"), when_resume=lambda: events.append("resume"))
+    return ind, events
+
+
+def durations(pin: object, settle: bool) -> list[tuple[bool, float]]:
+    """(state, van seconds held) of each complete interval on a mock pin; the last one, cut short by
+    close(), is left out, and so is the first when `settle` (it began before the recording)."""
+    states = pin.states  # type: ignore[attr-defined]
+    held = [(states[i].state, states[i + 1].timestamp / SCALE) for i in range(1, len(states) - 2)]
+    return held[1:] if settle else held
+
+
+def press(pin: object, seconds: float = 0.02) -> None:
+    pin.drive_low()  # type: ignore[attr-defined]
+    time.sleep(seconds)
+    pin.drive_high()  # type: ignore[attr-defined]
+
+
+def test_priority_of_patterns() -> None:
+    assert pattern_for(ApplianceState()) is Pattern.STARTING
+    assert pattern_for(READY) is Pattern.SCANNING
+    assert pattern_for(ApplianceState(starting=False)) is Pattern.IDLE
+    assert pattern_for(ApplianceState(starting=False, deployment_open=True)) is Pattern.IDLE
+    assert pattern_for(ApplianceState(**{**READY.__dict__, "link_up": False})) is Pattern.LINK_DOWN
+    assert pattern_for(ApplianceState(**{**READY.__dict__, "scanning": False})) is Pattern.FAULT
+    stopped = ApplianceState(**{**READY.__dict__, "stopped": True, "scanning": False})
+    assert pattern_for(stopped) is Pattern.STOPPED
+    assert pattern_for(ApplianceState(**{**READY.__dict__, "fault": True, "starting": True})) is Pattern.FAULT
+
+
+def test_sign_is_lit_only_while_scanning() -> None:
+    assert sign_lit(READY)
+    assert not sign_lit(ApplianceState(**{**READY.__dict__, "scanning": False}))
+    assert not sign_lit(ApplianceState(**{**READY.__dict__, "stopped": True}))
+
+
+def test_patterns_are_distinct_and_documented() -> None:
+    signatures = {tuple(level_at(STEPS[p], t / 100) for t in range(0, 400, 5)) for p in Pattern}
+    assert len(signatures) == len(Pattern)
+    assert set(MEANING) == set(Pattern)
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "operator.md").read_text()
+    for pattern, meaning in MEANING.items():
+        assert meaning in doc, f"docs/operator.md does not describe the {pattern.value} pattern"
+
+
+def test_status_led_blinks_the_starting_pattern(factory: MockFactory) -> None:
+    ind, _ = make(factory)
+    led = factory.pin(LED)
+    time.sleep(3.5 * SCALE)
+    ind.close()
+    held = durations(led, settle=True)
+    assert len(held) >= 4
+    # the pattern keeps absolute time, so scheduling jitter on a loaded machine moves edges, not the rhythm
+    assert statistics.mean(s for _, s in held) == pytest.approx(0.5, abs=0.05), held
+    assert statistics.median(s for _, s in held) == pytest.approx(0.5, abs=0.1), held
+
+
+def test_led_follows_state_and_link_down_double_blips(factory: MockFactory) -> None:
+    ind, _ = make(factory)
+    led = factory.pin(LED)
+    ind.show(READY)
+    time.sleep(1.0 * SCALE)
+    assert led.state is True and ind.pattern is Pattern.SCANNING
+    led.clear_states()
+    ind.show(ApplianceState(**{**READY.__dict__, "link_up": False}))
+    time.sleep(4.5 * SCALE)
+    ind.close()
+    ons = [s for on, s in durations(led, settle=False) if on]
+    assert len(ons) >= 3
+    assert statistics.median(ons) == pytest.approx(0.15, abs=0.1), ons
+    offs = sorted(s for on, s in durations(led, settle=False) if not on)
+    assert offs[0] == pytest.approx(0.2, abs=0.1) and offs[-1] == pytest.approx(1.5, abs=0.2), offs
+
+
+def test_sign_relay_follows_scanning_and_goes_dark_on_close(factory: MockFactory) -> None:
+    ind, _ = make(factory)
+    relay = factory.pin(RELAY)
+    assert relay.state is False
+    ind.show(READY)
+    assert relay.state is True
+    ind.show(ApplianceState(**{**READY.__dict__, "scanning": False}))
+    assert relay.state is False
+    ind.show(READY)
+    ind.close()
+    ind.close()
+    assert relay.state is False
+    assert factory.pin(LED).state is False
+
+
+def test_relay_active_low_board(factory: MockFactory) -> None:
+    ind, _ = make(factory, relay_active_high=False)
+    relay = factory.pin(RELAY)
+    assert relay.state is True  # high = relay released on an active-low board
+    ind.show(READY)
+    assert relay.state is False
+    ind.close()
+
+
+def test_alert_flashes_status_led_and_beeps(factory: MockFactory) -> None:
+    ind, _ = make(factory)
+    ind.show(READY)
+    time.sleep(0.5 * SCALE)
+    led, buzzer = factory.pin(LED), factory.pin(BUZZER)
+    led.clear_states()
+    ind.alert()
+    time.sleep(1.5 * SCALE)
+    offs = [s for on, s in durations(led, settle=False) if not on]
+    assert len(offs) >= 3  # the steady light drops out at least 3 times within the 0.8 s flash
+    assert led.state is True  # and comes back to steady on
+    assert [s.state for s in buzzer.states] == [False, True, False, True, False]
+    ind.close()
+
+
+def test_separate_alert_led_leaves_status_pattern_alone(factory: MockFactory) -> None:
+    ind, _ = make(factory, alert_led_pin=ALERT_LED)
+    ind.show(READY)
+    time.sleep(0.5 * SCALE)
+    led, alert_led = factory.pin(LED), factory.pin(ALERT_LED)
+    led.clear_states()
+    ind.alert()
+    time.sleep(1.5 * SCALE)
+    ind.close()
+    assert [s.state for s in led.states[:-1]] == [True]  # untouched until close switched it off
+    assert sum(1 for s in alert_led.states if s.state) >= 3
+
+
+def test_stop_button_press_stops_and_second_press_resumes(factory: MockFactory) -> None:
+    ind, events = make(factory)
+    button = factory.pin(BUTTON)
+    press(button)
+    assert events == ["stop"] and ind.is_stopped
+    press(button)
+    assert events == ["stop", "resume"] and not ind.is_stopped
+    ind.close()
+
+
+def test_long_press_while_running_only_stops(factory: MockFactory) -> None:
+    """A press held past hold_seconds must not stop and then immediately resume."""
+    ind, events = make(factory)
+    press(factory.pin(BUTTON), seconds=0.5 * SCALE + 0.1)
+    assert events == ["stop"] and ind.is_stopped
+    ind.close()
+
+
+def test_resume_needs_hold_ignores_short_press(factory: MockFactory) -> None:
+    ind, events = make(factory, resume_needs_hold=True)
+    button = factory.pin(BUTTON)
+    press(button)
+    press(button)
+    assert events == ["stop"] and ind.is_stopped
+    press(button, seconds=0.5 * SCALE + 0.1)
+    assert events == ["stop", "resume"] and not ind.is_stopped
+    ind.close()
+
+
+def test_stop_callback_is_called_within_a_second(factory: MockFactory) -> None:
+    stopped = threading.Event()
+    ind = GpioIndicators(GpioConfig(), pin_factory=factory, when_stop=stopped.set)
+    t0 = time.monotonic()
+    factory.pin(BUTTON).drive_low()
+    assert stopped.wait(1.0)
+    assert time.monotonic() - t0 < 1.0
+    factory.pin(BUTTON).drive_high()
+    ind.close()
+
+
+def test_failing_callback_is_logged_and_button_keeps_working(factory: MockFactory,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> None:
+        raise RuntimeError("capture did not answer")
+
+    ind = GpioIndicators(GpioConfig(), pin_factory=factory, when_stop=broken)
+    with caplog.at_level(logging.ERROR):
+        press(factory.pin(BUTTON))
+    assert "when_stop callback failed" in caplog.text and ind.is_stopped
+    press(factory.pin(BUTTON))
+    assert not ind.is_stopped
+    ind.close()
+
+
+def test_set_stopped_keeps_button_in_step_with_the_viewer(factory: MockFactory) -> None:
+    ind, events = make(factory)
+    ind.set_stopped(True)  # stopped from the viewer
+    press(factory.pin(BUTTON))
+    assert events == ["resume"]
+    ind.close()
+
+
+def on_a_pi() -> bool:
+    model = Path("/proc/device-tree/model")
+    return model.exists() and "Raspberry Pi" in model.read_text(errors="replace")
+
+
+@pytest.mark.skipif(on_a_pi(), reason="this machine has GPIO pins: the no-hardware path cannot be shown here")
+def test_no_gpio_hardware_gives_null_indicators_and_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        ind = open_indicators(GpioConfig(pin_factory="native", sign_relay_pin=RELAY))
+    assert isinstance(ind, NullIndicators)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "no GPIO hardware" in warnings[0].getMessage()
+    assert any("sign relay" in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    ind.show(READY)
+    ind.alert()
+    assert ind.pattern is Pattern.SCANNING and ind.sign_on and ind.alerts == 1
+    ind.close()
+    ind.close()
+    assert not ind.sign_on
+
+
+def test_none_and_mock_factories() -> None:
+    assert isinstance(open_indicators(GpioConfig(pin_factory="none")), NullIndicators)
+    ind = open_indicators(GpioConfig(pin_factory="mock"))
+    assert isinstance(ind, GpioIndicators)
+    ind.close()
+    with pytest.raises(ConfigError, match="unknown pin library 'wiringpi'"):
+        make_pin_factory("wiringpi")
+    if not on_a_pi():
+        with pytest.raises(GpioError, match="native"):
+            make_pin_factory("native")
+
+
+def test_config_refuses_shared_and_out_of_range_pins() -> None:
+    with pytest.raises(ConfigError, match="gpio.buzzer_pin: pin 17 is already used by gpio.status_led_pin"):
+        parse_config({"gpio": {"buzzer_pin": 17}})
+    with pytest.raises(ConfigError, match="gpio.sign_relay_pin: 40 is above the maximum 27"):
+        parse_config({"gpio": {"sign_relay_pin": 40}})
+    with pytest.raises(ConfigError, match="gpio.pin_factory"):
+        parse_config({"gpio": {"pin_factory": "wiringpi"}})
+    assert parse_config({"gpio": {"sign_relay_pin": 22}}).gpio.sign_relay_pin == 22
