@@ -86,11 +86,12 @@ class LoopbackAppliance:
                     reason: str = "Test warrant – synthetic subject") -> NewAlert:
         """Record alert `n` (face-free images) and wake the link; the alert's `t_wall` is its creation."""
         subject_id = subject_id or f"TEST-{n % 50:03d}"
+        probe = gradient_jpeg(f"TEST PROBE\n{camera} #{n}", 0.02 + 0.07 * (n % 5))
+        reference = gradient_jpeg(f"TEST REFERENCE\n{subject_id}", 0.55)
         alert = NewAlert(deployment_id=self.deployment.id, t_wall=time.time(), t_mono=time.monotonic(),
                          camera=camera, track_id=n, subject_id=subject_id, name=name or f"Test Subject {n}",
                          score=score, category=category, reason=reason,
-                         probe_jpeg=gradient_jpeg(f"TEST PROBE\n{camera} #{n}", 0.02 + 0.07 * (n % 5)),
-                         reference_jpeg=gradient_jpeg(f"TEST REFERENCE\n{subject_id}", 0.55))
+                         probe_jpeg=probe, reference_jpeg=reference)
         record_alert(self.db, alert, actor=f"pipeline:{camera}")
         self.link.notify()
         return alert

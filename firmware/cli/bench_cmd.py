@@ -1,0 +1,50 @@
+"""`lfr bench WHAT`: measurements printed as text or `--json`; each benchmark registers its own sub-command.
+
+The list below is explicit (like `firmware.cli.main.COMMANDS`); benchmarks import their modules lazily so
+`lfr --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from firmware.cli.common import add_json_argument, emit
+
+
+def _register_link(bsub: argparse._SubParsersAction) -> None:
+    p = bsub.add_parser("link", help="capture-to-screen latency of alerts over the link on loopback")
+    p.add_argument("--alerts", type=int, default=200, help="alerts to time (default 200)")
+    p.add_argument("--no-browser", action="store_true",
+                   help="time at the WebSocket instead of in headless Chromium")
+    add_json_argument(p)
+    p.set_defaults(func=_run_link)
+
+
+def _run_link(args: argparse.Namespace) -> int:
+    from firmware.bench import link
+    from firmware.progress import progress
+
+    bar = progress(range(args.alerts), "alerts", args.alerts)
+    try:
+        result = link.run(args.alerts, use_browser=False if args.no_browser else None,
+                          progress=lambda n: next(bar, None))
+    finally:
+        bar.close()
+    emit(args, result, f"capture-to-screen over {result['alerts']} alerts on loopback "
+                       f"(measured at {result['measured_at']}): p50 {result['p50_ms']:.1f} ms, "
+                       f"p99 {result['p99_ms']:.1f} ms, mean {result['mean_ms']:.1f} ms, "
+                       f"max {result['max_ms']:.1f} ms")
+    return 0
+
+
+BENCHES: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _register_link,
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure latency and throughput")
+    bsub = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
+    for add in BENCHES:
+        add(bsub)
