@@ -15,7 +15,6 @@ from viewer_fixtures import appliance_row, console_for, wait_for
 
 from firmware.bench.loopback import LoopbackAppliance, LoopbackKeys, make_keys
 from firmware.hardware.clock import SystemClock
-from firmware.store import audit
 from firmware.store.alerts import record_decision
 from firmware.viewer.app import create_app
 from firmware.viewer.console import Console

@@ -26,11 +26,11 @@ def _run_link(args: argparse.Namespace) -> int:
     from firmware.progress import progress
 
     bar = progress(range(args.alerts), "alerts", args.alerts)
-    try:
-        result = link.run(args.alerts, use_browser=False if args.no_browser else None,
-                          progress=lambda n: next(bar, None))
-    finally:
-        bar.close()
+
+    def step(n: int) -> None:
+        next(bar, None)
+
+    result = link.run(args.alerts, use_browser=False if args.no_browser else None, progress=step)
     emit(args, result, f"capture-to-screen over {result['alerts']} alerts on loopback "
                        f"(measured at {result['measured_at']}): p50 {result['p50_ms']:.1f} ms, "
                        f"p99 {result['p99_ms']:.1f} ms, mean {result['mean_ms']:.1f} ms, "

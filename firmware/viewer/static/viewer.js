@@ -6,7 +6,13 @@ const state = { alerts: new Map(), order: [], selected: null, outcomes: {}, soun
 const $ = (id) => document.getElementById(id);
 const KEYS = { s: "confirmed_stopped", n: "confirmed_not_stopped", f: "false_alert" };
 
-function fmtTime(t) { return t ? new Date(t * 1000).toLocaleString([], { hour12: false }) : ""; }
+const pad = (n) => String(n).padStart(2, "0");
+function fmtClock(t) { const d = new Date(t * 1000); return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`; }
+function fmtTime(t) {
+  if (!t) return "";
+  const d = new Date(t * 1000);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${fmtClock(t)}`;
+}
 function fmtScore(s) { return s.toFixed(2); }
 function el(tag, cls, text) { const e = document.createElement(tag); if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text; return e; }
@@ -20,6 +26,7 @@ function beep() {
   if (!state.sound) return;
   const ctx = audio(); if (!ctx) return;
   if (ctx.state === "suspended") { $("sound-hint").classList.remove("hidden"); return; }
+  document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);  // for the tests
   [0, 0.18].forEach((at, i) => {
     const osc = ctx.createOscillator(), gain = ctx.createGain();
     osc.frequency.value = i ? 660 : 880; osc.type = "square";
@@ -51,7 +58,7 @@ function renderQueue(fresh) {
     const li = el("li", a.state + (id === state.selected ? " selected" : "") + (id === fresh ? " fresh" : ""));
     li.dataset.id = id;
     li.append(el("span", "who", a.subject_name), el("span", "sc", fmtScore(a.score)),
-              el("span", "when", `${fmtTime(a.t_wall)} · ${a.camera}`), el("span", "st", stateText(a)));
+              el("span", "when", `${fmtClock(a.t_wall)} · ${a.camera} · #${a.seq}`), el("span", "st", stateText(a)));
     li.onclick = () => select(id);
     ol.append(li);
   }
@@ -193,6 +200,7 @@ function onMessage(msg) {
       state.outcomes = msg.outcomes; state.sound = msg.sound;
       const f = $("f-outcome"); f.replaceChildren(f.options[0], f.options[1]);
       for (const [k, label] of Object.entries(msg.outcomes)) { const o = el("option", "", label); o.value = k; f.append(o); }
+      f.value = state.filters.outcome;
       state.alerts.clear(); state.order = [];
       msg.alerts.forEach(upsert);
       fillSelect("f-camera", msg.choices.camera); fillSelect("f-category", msg.choices.category);
