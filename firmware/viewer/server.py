@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import uvicorn
 from uvicorn.config import WS_PROTOCOLS
@@ -39,12 +40,25 @@ def _uvicorn(console: Console, host: str, port: int) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
+def _stopping(signum: int, frame: FrameType | None) -> None:
+    log.info("viewer stopping (%s)", signal.Signals(signum).name)
+
+
 def serve(console: Console, host: str, port: int) -> None:
-    """Start the console's link and serve the page until Ctrl-C / SIGTERM (uvicorn handles both)."""
-    with console:
-        log.info("viewer at http://%s:%d/ (appliance %s:%d)", host, port, console.link_config.appliance_host,
-                 console.link_config.alerts_port)
-        _uvicorn(console, host, port).run()
+    """Start the console's link and serve the page until Ctrl-C or SIGTERM, then close everything.
+
+    uvicorn shuts down on either signal and then raises it again with the handlers it found; quiet ones
+    are installed first so that second delivery does not kill the process before the link is closed.
+    """
+    previous = {s: signal.signal(s, _stopping) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with console:
+            log.info("viewer at http://%s:%d/ (appliance %s:%d)", host, port,
+                     console.link_config.appliance_host, console.link_config.alerts_port)
+            _uvicorn(console, host, port).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class ViewerServer:
