@@ -66,6 +66,8 @@ class LoopbackAppliance:
             self.db, authority="TEST-AUTH-1", officer="PC Loopback", location="Test Street", threshold=0.6,
             clock=self.clock, actor="test")
         self.decisions: list[Decision] = []
+        self.last_record_s = 0.0
+        """Seconds the newest `raise_alert` spent in `record_alert` (the appliance's own transaction)."""
         config = loopback_config(keys, alerts_port, preview_port)
         self.link = ApplianceLink(config, self.db_path, when_decision=self._record, keypair=keys.appliance)
         self.viewer_config = dataclasses.replace(config, alerts_port=self.link.alerts_port,
@@ -93,6 +95,7 @@ class LoopbackAppliance:
                          score=score, category=category, reason=reason,
                          probe_jpeg=probe, reference_jpeg=reference)
         record_alert(self.db, alert, actor=f"pipeline:{camera}")
+        self.last_record_s = time.time() - alert.t_wall
         self.link.notify()
         return alert
 

@@ -34,7 +34,8 @@ def _run_link(args: argparse.Namespace) -> int:
     emit(args, result, f"capture-to-screen over {result['alerts']} alerts on loopback "
                        f"(measured at {result['measured_at']}): p50 {result['p50_ms']:.1f} ms, "
                        f"p99 {result['p99_ms']:.1f} ms, mean {result['mean_ms']:.1f} ms, "
-                       f"max {result['max_ms']:.1f} ms")
+                       f"max {result['max_ms']:.1f} ms; of which record_alert p50 "
+                       f"{result['record_alert_p50_ms']:.1f} ms, p99 {result['record_alert_p99_ms']:.1f} ms")
     return 0
 
 
