@@ -186,7 +186,10 @@ let historyTimer = null;
 function refreshHistory() { clearTimeout(historyTimer); historyTimer = setTimeout(loadHistory, 150); }
 
 // -- the WebSocket ---------------------------------------------------------------------------------------
-function rendered(id) {
+async function rendered(id) {
+  // Report when the alert is on screen: its queue entry, and when selected, both images decoded.
+  if (id === state.selected)
+    await Promise.all(["probe", "reference"].map((w) => $(w).decode().catch(() => null)));
   requestAnimationFrame(() => {
     const t = (performance.timeOrigin + performance.now()) / 1000;
     if (state.socket && state.socket.readyState === WebSocket.OPEN)
