@@ -160,3 +160,24 @@ def test_the_link_shows_down_within_3_s_of_the_appliance_going_away(
     finally:
         appliance.close()
         console.store.close()
+
+
+def test_an_alert_the_laptop_could_not_keep_arrives_after_the_link_reopens(
+        console: Console, appliance: LoopbackAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed write (e.g. a full laptop disk) stops the link unacknowledged; the console reopens it."""
+    from firmware.errors import StorageError
+
+    keep = console.store.keep_alert
+    failures = []
+
+    def full_disk_once(alert: Any, **kwargs: Any) -> bool:
+        if not failures:
+            failures.append(alert.alert_id)
+            raise StorageError("database or disk is full")
+        return keep(alert, **kwargs)
+
+    monkeypatch.setattr(console.store, "keep_alert", full_disk_once)
+    alert = appliance.raise_alert(1)
+    assert wait_for(lambda: console.store.last_seq() == 1, timeout=10)
+    assert failures == [alert.id] and [a["id"] for a in console.store.alerts()] == [alert.id]
+    assert wait_for(lambda: console.status()["link_up"], timeout=5)

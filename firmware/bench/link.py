@@ -2,10 +2,10 @@
 
 From an alert's creation (`t_wall` given to `record_alert` on the appliance side) to the viewer's page
 having rendered it: the page reports the wall time of the animation frame after its DOM update over the
-WebSocket (same machine, same clock), once the alert is in the queue and its probe and reference images
-are decoded on the page (each alert is decided as soon as shown, so the next one opens in full). Without a browser the time is taken when a WebSocket client receives
-the alert event, and the result says so (`measured_at`). Alerts are raised one at a time, each after the
-previous one was shown, so the figure is the latency of an alert, not of a queue.
+WebSocket (same machine, same clock), once the alert is in the queue and its probe and reference images are
+decoded (each alert is decided as soon as shown, so the next one opens in full). Without a browser the time
+is taken when a WebSocket client receives the alert event, and the result says so (`measured_at`). Alerts
+are raised one at a time, each after the previous one was shown: the latency of an alert, not of a queue.
 """
 
 from __future__ import annotations

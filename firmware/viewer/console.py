@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 OUTCOME_LABELS = {"confirmed_stopped": "Confirmed – stopped", "confirmed_not_stopped": "Confirmed – not stopped",
                   "false_alert": "False alert"}
 PURGE_INTERVAL_S = 3600.0
+RELINK_DELAY_S = 2.0
+"""Seconds before a link that stopped (the store could not keep an alert) is opened again."""
 SNAPSHOT_ALERTS = 300
 """Most alerts a page receives when it opens; older ones are reached through the history filters."""
 
@@ -82,13 +84,17 @@ class Console:
         if reopened:
             log.warning("%d decisions were not confirmed before the viewer stopped; they are pending again",
                         reopened)
-        self._link = ViewerLink(self.link_config, when_alert=self._on_alert,
-                                when_decision_ack=self._on_decision_ack, when_health=self._on_health,
-                                when_preview=self._on_preview, when_link=self._on_link,
-                                keypair=self._keypair, appliance_public=self._appliance_public,
-                                last_seq=self.store.last_seq(), seen=self.store.seen_ids())
-        self._purger = threading.Thread(target=self._purge_loop, name="viewer-purge", daemon=True)
+        self._link = self._open_link()
+        self._purger = threading.Thread(target=self._maintain, name="viewer-maintain", daemon=True)
         self._purger.start()
+
+    def _open_link(self) -> ViewerLink:
+        """A link that resumes after what the store holds, so nothing is shown twice."""
+        return ViewerLink(self.link_config, when_alert=self._on_alert,
+                          when_decision_ack=self._on_decision_ack, when_health=self._on_health,
+                          when_preview=self._on_preview, when_link=self._on_link,
+                          keypair=self._keypair, appliance_public=self._appliance_public,
+                          last_seq=self.store.last_seq(), seen=self.store.seen_ids())
 
     def close(self) -> None:
         """Stop the link and the purge timer; the store is the caller's. Safe to call twice."""
@@ -105,9 +111,20 @@ class Console:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _purge_loop(self) -> None:
-        while not self._stop.wait(PURGE_INTERVAL_S):
-            self.store.purge(clock=self.clock, retention_days=self.retention_days)
+    def _maintain(self) -> None:
+        """Purge old images every hour; reopen the link when it stopped because an alert was not kept."""
+        next_purge = time.monotonic() + PURGE_INTERVAL_S
+        while not self._stop.wait(RELINK_DELAY_S):
+            link = self._link
+            if link is not None and link.failure is not None:
+                log.warning("reopening the link after: %s", link.failure)
+                with self._decide_lock:
+                    link.close()
+                    self.store.reopen_unconfirmed()  # decisions in flight on the old link are lost
+                    self._link = self._open_link()
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + PURGE_INTERVAL_S
+                self.store.purge(clock=self.clock, retention_days=self.retention_days)
 
     # -- pages ---------------------------------------------------------------------------------------
 
