@@ -57,3 +57,7 @@ class MessageError(LinkError, ValueError):
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
+
+
+class ViewerError(LfrError, RuntimeError):
+    """The operator's viewer cannot serve its page (e.g. its port is taken)."""

@@ -41,6 +41,14 @@ def console(tmp_path: Path, appliance: LoopbackAppliance, keys: LoopbackKeys) ->
     console.store.close()
 
 
+WS_URL = "ws://127.0.0.1/ws"
+
+
+def client_for(console: Console) -> TestClient:
+    """A test client that names the host the way a local browser does."""
+    return TestClient(create_app(console), base_url="http://127.0.0.1")
+
+
 def receive_until(ws: Any, kind: str, predicate: Any = lambda m: True, limit: int = 200) -> dict[str, Any]:
     """The next event of type `kind` that satisfies `predicate` (heartbeat-paced status events are skipped)."""
     for _ in range(limit):
@@ -54,7 +62,7 @@ def test_a_page_gets_the_snapshot_then_live_alerts_and_decides_one(
         console: Console, appliance: LoopbackAppliance) -> None:
     first = appliance.raise_alert(1, camera="cam1", category="missing")
     assert wait_for(lambda: console.store.last_seq() == 1)
-    with TestClient(create_app(console)) as client, client.websocket_connect("/ws") as ws:
+    with client_for(console) as client, client.websocket_connect(WS_URL) as ws:
         hello = ws.receive_json()
         assert hello["type"] == "hello" and [a["id"] for a in hello["alerts"]] == [first.id]
         assert hello["alerts"][0]["has_probe"] and hello["outcomes"]["false_alert"] == "False alert"
@@ -86,7 +94,7 @@ def test_a_decision_the_appliance_refuses_shows_its_reason(console: Console,
     assert wait_for(lambda: console.store.last_seq() == 1)
     # Someone decided it at the van meanwhile: the appliance refuses the laptop's decision.
     record_decision(appliance.db, alert.id, "confirmed_stopped", clock=SystemClock(), actor="cli:test")
-    with TestClient(create_app(console)) as client:
+    with client_for(console) as client:
         response = client.post(f"/api/alerts/{alert.id}/decision", json={"outcome": "false_alert"})
         assert response.status_code == 200 and response.json()["alert"]["state"] == "sending"
         assert wait_for(lambda: (console.store.alert(alert.id) or {}).get("refusal") is not None)
@@ -98,19 +106,23 @@ def test_a_decision_the_appliance_refuses_shows_its_reason(console: Console,
 def test_bad_decisions_and_foreign_pages_are_refused(console: Console, appliance: LoopbackAppliance) -> None:
     alert = appliance.raise_alert(1)
     assert wait_for(lambda: console.store.last_seq() == 1)
-    with TestClient(create_app(console)) as client:
+    with client_for(console) as client:
         bad = client.post(f"/api/alerts/{alert.id}/decision", json={"outcome": "arrested"})
         assert bad.status_code == 409 and "unknown decision" in bad.json()["error"]
         assert client.post(f"/api/alerts/{alert.id}/decision", content=b"{").status_code == 400
         with pytest.raises(WebSocketDisconnect), client.websocket_connect(
-                "/ws", headers={"origin": "http://evil.example"}) as ws:
+                WS_URL, headers={"origin": "http://evil.example"}) as ws:
             ws.receive_json()
+        # DNS rebinding: a foreign name resolving to 127.0.0.1 gets nothing
+        assert client.get("/api/alerts", headers={"host": "evil.example"}).status_code == 400
+        assert client.get(f"/api/alerts/{alert.id}/probe.jpg", headers={"host": "evil.example:8080"}).status_code \
+            == 400
     assert appliance_row(appliance, alert.id) == ("pending", None, None)
     assert console.store.alert(alert.id)["state"] == "pending"  # type: ignore[index]
 
 
 def test_the_page_serves_only_local_files(console: Console) -> None:
-    with TestClient(create_app(console)) as client:
+    with client_for(console) as client:
         page = client.get("/").text
         assert "/static/viewer.js" in page and "/static/viewer.css" in page
         for asset in ("/static/viewer.js", "/static/viewer.css"):
@@ -149,7 +161,7 @@ def test_the_link_shows_down_within_3_s_of_the_appliance_going_away(
     console = Console(ViewerStore(tmp_path / "v.sqlite3"), config, keypair=keys.laptop,
                       appliance_public=keys.appliance.public)
     try:
-        with console, TestClient(create_app(console)) as client, client.websocket_connect("/ws") as ws:
+        with console, client_for(console) as client, client.websocket_connect(WS_URL) as ws:
             assert ws.receive_json()["type"] == "hello"
             receive_until(ws, "status", lambda m: m["link_up"])
             appliance.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,22 @@ appliance_public_key = "{keys.directory / 'appliance' / 'link.key'}"
             _, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, err
     assert (tmp_path / "laptop-state" / "viewer.sqlite3").exists()
+
+
+def test_a_taken_port_is_a_clear_error_before_anything_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = make_keys(tmp_path / "keys")
+    config = write_config(tmp_path / "laptop.toml", f"""
+[viewer]
+state_dir = "{tmp_path / 'state'}"
+[link]
+secret_key = "{keys.directory / 'laptop' / 'link.key_secret'}"
+appliance_public_key = "{keys.directory / 'appliance' / 'link.key'}"
+""")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert main(["viewer", "--config", str(config), "--port", str(port)]) == 2
+    assert f"cannot serve the viewer on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 def test_bench_link_prints_latency_figures(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,7 +2,8 @@
 
 Everything is served from this process (no CDN). Images are sent with `Cache-Control: no-store` so the
 browser keeps no copy; a WebSocket from a page of another origin is refused, so a web site open in the
-same browser cannot read alerts or send decisions.
+same browser cannot read alerts or send decisions, and requests naming another host are refused, so a
+site whose name is made to resolve to 127.0.0.1 (DNS rebinding) cannot read them either.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -31,8 +34,11 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def create_app(console: Console) -> Starlette:
-    """The ASGI app serving `console` to the operator's browser."""
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def create_app(console: Console, *, hosts: tuple[str, ...] = LOCAL_HOSTS) -> Starlette:
+    """The ASGI app serving `console` to the operator's browser; `hosts` are the Host names accepted."""
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC_DIR / "index.html", headers=NO_STORE)
@@ -104,7 +110,7 @@ def create_app(console: Console) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                     await sender
 
-    return Starlette(routes=[
+    return Starlette(middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))], routes=[
         Route("/", index),
         Route("/api/state", state),
         Route("/api/alerts", history),

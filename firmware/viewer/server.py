@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -13,8 +14,8 @@ import uvicorn
 from uvicorn.config import WS_PROTOCOLS
 
 from firmware.config import AppConfig
-from firmware.errors import LfrError
-from firmware.viewer.app import create_app
+from firmware.errors import LfrError, ViewerError
+from firmware.viewer.app import LOCAL_HOSTS, create_app
 from firmware.viewer.console import Console
 from firmware.viewer.store import ViewerStore
 
@@ -35,9 +36,29 @@ def open_console(cfg: AppConfig) -> Console:
 def _uvicorn(console: Console, host: str, port: int) -> uvicorn.Server:
     # uvicorn >= 0.35 deprecates its legacy websockets protocol in favour of the sans-I/O one
     ws = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "websockets"
-    config = uvicorn.Config(create_app(console), host=host, port=port, log_level="warning",
+    hosts = tuple(dict.fromkeys((*LOCAL_HOSTS, host)))
+    config = uvicorn.Config(create_app(console, hosts=hosts), host=host, port=port, log_level="warning",
                             access_log=False, ws=ws, lifespan="off")
     return uvicorn.Server(config)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The page's listening socket, bound before anything starts so a taken port is a clear error."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family = infos[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ViewerError(f"cannot serve the viewer on {host}:{port}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(infos[0][4])
+        sock.listen(64)
+    except OSError as exc:
+        sock.close()
+        raise ViewerError(f"cannot serve the viewer on {host}:{port}: {exc.strerror} (another `lfr viewer` "
+                          "running? choose another port with --port)") from exc
+    return sock
 
 
 def _stopping(signum: int, frame: FrameType | None) -> None:
@@ -50,12 +71,13 @@ def serve(console: Console, host: str, port: int) -> None:
     uvicorn shuts down on either signal and then raises it again with the handlers it found; quiet ones
     are installed first so that second delivery does not kill the process before the link is closed.
     """
+    listener = _listen(host, port)
     previous = {s: signal.signal(s, _stopping) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with console:
             log.info("viewer at http://%s:%d/ (appliance %s:%d)", host, port,
                      console.link_config.appliance_host, console.link_config.alerts_port)
-            _uvicorn(console, host, port).run()
+            _uvicorn(console, host, port).run(sockets=[listener])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
