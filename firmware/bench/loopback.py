@@ -55,10 +55,13 @@ def loopback_config(keys: LoopbackKeys, alerts_port: int = 0, preview_port: int 
 
 
 class LoopbackAppliance:
-    """A store with an open deployment served by a real `ApplianceLink`; `viewer_config` is the laptop's."""
+    """A store with an open deployment served by a real `ApplianceLink`; `viewer_config` is the laptop's.
+
+    `timings` override the fast link timings (`heartbeat_interval`, `link_timeout`, `resend_interval`).
+    """
 
     def __init__(self, directory: Path, keys: LoopbackKeys, *, clock: Clock | None = None,
-                 alerts_port: int = 0, preview_port: int = 0) -> None:
+                 alerts_port: int = 0, preview_port: int = 0, **timings: float) -> None:
         self.clock = clock or SystemClock()
         self.db_path = directory / "appliance.sqlite3"
         self.db = open_db(self.db_path)
@@ -68,7 +71,7 @@ class LoopbackAppliance:
         self.decisions: list[Decision] = []
         self.last_record_s = 0.0
         """Seconds the newest `raise_alert` spent in `record_alert` (the appliance's own transaction)."""
-        config = loopback_config(keys, alerts_port, preview_port)
+        config = loopback_config(keys, alerts_port, preview_port, **timings)
         self.link = ApplianceLink(config, self.db_path, when_decision=self._record, keypair=keys.appliance)
         self.viewer_config = dataclasses.replace(config, alerts_port=self.link.alerts_port,
                                                  preview_port=self.link.preview_port)
