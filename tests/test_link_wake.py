@@ -26,7 +26,7 @@ def test_notify_sends_a_new_alert_without_waiting_for_the_poll(
             for n in range(1, 6):
                 time.sleep(0.37 * n % 1.0)  # land anywhere between two heartbeats
                 alert = appliance.raise_alert(n)
-                assert wait_for(lambda: console.store.last_seq() == n, timeout=5)
+                assert wait_for(lambda n=n: console.store.last_seq() == n, timeout=5)
                 delays.append(time.time() - alert.t_wall)
         console.store.close()
     assert max(delays) < 0.3, delays
