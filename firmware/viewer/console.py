@@ -73,7 +73,7 @@ class Console:
         self._rendered: dict[str, float] = {}  # alert id -> wall seconds the page showed it (for the bench)
         self.when_rendered: Callable[[str, float], None] | None = None
         self._stop = threading.Event()
-        self._purger: threading.Thread | None = None
+        self._maintainer: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -85,8 +85,8 @@ class Console:
             log.warning("%d decisions were not confirmed before the viewer stopped; they are pending again",
                         reopened)
         self._link = self._open_link()
-        self._purger = threading.Thread(target=self._maintain, name="viewer-maintain", daemon=True)
-        self._purger.start()
+        self._maintainer = threading.Thread(target=self._maintain, name="viewer-maintain", daemon=True)
+        self._maintainer.start()
 
     def _open_link(self) -> ViewerLink:
         """A link that resumes after what the store holds, so nothing is shown twice."""
@@ -101,8 +101,8 @@ class Console:
         self._stop.set()
         if self._link is not None:
             self._link.close()
-        if self._purger is not None:
-            self._purger.join(timeout=5)
+        if self._maintainer is not None:
+            self._maintainer.join(timeout=5)
 
     def __enter__(self) -> Console:
         self.start()
