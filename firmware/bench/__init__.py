@@ -1,1 +1,1 @@
-"""Throughput benchmarks behind `lfr bench`: each measures the same code the appliance runs."""
+"""Benchmarks behind `lfr bench`: each module measures one thing on the code the appliance runs."""

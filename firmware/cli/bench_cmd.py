@@ -12,11 +12,12 @@ import importlib
 BENCHES: tuple[str, ...] = (
     "firmware.cli.bench_enrol",
     "firmware.cli.bench_pipeline",
+    "firmware.cli.bench_link",
 )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure throughput of the appliance's stages on real images")
+    p = sub.add_parser("bench", help="measure latency and throughput of the appliance's stages and link")
     bsub = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     for name in BENCHES:
         importlib.import_module(name).register(bsub)
