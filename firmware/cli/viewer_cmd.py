@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, viewer=viewer)
     console = open_console(cfg)
     try:
-        serve(console, viewer.host, viewer.port)
+        serve(console, viewer.host, viewer.port, cfg)
     finally:
         console.store.close()
     return 0
