@@ -7,8 +7,8 @@ import signal
 import socket
 import threading
 import time
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType, TracebackType
 
 import uvicorn
@@ -39,8 +39,9 @@ def _uvicorn(console: Console, host: str, port: int, extra_routes: Sequence[Base
     # uvicorn >= 0.35 deprecates its legacy websockets protocol in favour of the sans-I/O one
     ws = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "websockets"
     hosts = tuple(dict.fromkeys((*LOCAL_HOSTS, host)))
-    config = uvicorn.Config(create_app(console, hosts=hosts, extra_routes=extra_routes), host=host, port=port, log_level="warning",
-                            access_log=False, ws=ws, lifespan="off")
+    app = create_app(console, hosts=hosts, extra_routes=extra_routes)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, ws=ws,
+                            lifespan="off")
     return uvicorn.Server(config)
 
 
