@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,11 +51,11 @@ class Rig:
 @contextmanager
 def handheld_rig(tmp_path: Path, *, ttl_s: float = 1800.0) -> Iterator[Rig]:
     keys = make_keys(tmp_path / "keys")
-    appliance = LoopbackAppliance(tmp_path, keys)
+    appliance = LoopbackAppliance(tmp_path, keys, health_interval=0.5)
     appliance.set_health()
     console = console_for(appliance, keys, tmp_path / "laptop" / "viewer.sqlite3")
     store = HandheldStore(tmp_path / "laptop" / "handhelds.sqlite3")
-    handhelds = Handhelds(store, console.store, send=console.send_handheld_event, ttl_s=ttl_s)
+    handhelds = Handhelds(store, console.store, send=console.send_handheld_event, ttl_s=ttl_s, poll_s=0.5)
     handhelds.when_changed = console.publish
     console.handhelds = handhelds
     cert = ensure_certificate(tmp_path / "laptop", "127.0.0.1")
@@ -75,47 +73,42 @@ def handheld_rig(tmp_path: Path, *, ttl_s: float = 1800.0) -> Iterator[Rig]:
 
 @contextmanager
 def chromium() -> Iterator[Any]:
-    """Debian's Chromium under Playwright (never Playwright's own browser download)."""
+    """Debian's Chromium under Playwright (never Playwright's own browser download); Playwright gives the
+    browser a fresh temporary profile, and every context below is a separate, empty one."""
     from playwright.sync_api import sync_playwright
 
     if not browser.CHROMIUM.exists():
         raise browser.BrowserUnavailable(f"{browser.CHROMIUM} is missing (make deps installs it)")
     with sync_playwright() as pw:
-        yield pw
+        chrome = pw.chromium.launch(executable_path=str(browser.CHROMIUM), headless=True,
+                                    args=list(browser.CHROMIUM_ARGS))
+        try:
+            yield chrome
+        finally:
+            chrome.close()
 
 
 @contextmanager
-def phone(pw: Any) -> Iterator[Any]:
-    """A phone-sized page with a fresh profile that accepts the viewer's self-signed certificate."""
-    profile = tempfile.mkdtemp(prefix="lfr-phone-")
+def phone(chrome: Any) -> Iterator[Any]:
+    """A phone-sized page in its own context that accepts the viewer's self-signed certificate."""
+    context = chrome.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2,
+                                 ignore_https_errors=True)
     try:
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=str(browser.CHROMIUM), headless=True, args=list(browser.CHROMIUM_ARGS),
-            viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2, ignore_https_errors=True)
-        try:
-            yield context.pages[0] if context.pages else context.new_page()
-        finally:
-            context.close()
+        yield context.new_page()
     finally:
-        shutil.rmtree(profile, ignore_errors=True)
+        context.close()
 
 
 @contextmanager
-def operator_page(pw: Any, url: str) -> Iterator[Any]:
-    """The operator's laptop page (desktop size)."""
-    profile = tempfile.mkdtemp(prefix="lfr-operator-")
+def operator_page(chrome: Any, url: str) -> Iterator[Any]:
+    """The operator's laptop page (desktop size), in its own context."""
+    context = chrome.new_context(viewport={"width": 1600, "height": 1000})
     try:
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=str(browser.CHROMIUM), headless=True, args=list(browser.CHROMIUM_ARGS),
-            viewport={"width": 1600, "height": 1000})
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.goto(url)
-            yield page
-        finally:
-            context.close()
+        page = context.new_page()
+        page.goto(url)
+        yield page
     finally:
-        shutil.rmtree(profile, ignore_errors=True)
+        context.close()
 
 
 def pair_phone(rig: Rig, page: Any, callsign: str) -> str:

@@ -61,7 +61,7 @@ def test_pairing_from_the_operator_screen_and_an_outcome_reaching_the_appliance(
         assert "cam0" in card.locator(".where").inner_text()
         for which in ("probe", "reference"):
             alpha.wait_for_function(f"document.querySelector(\"{CARD.format(alert_id)} .{which}\").naturalWidth > 0")
-        time.sleep(2.5)  # more than one poll of PC Bravo's page
+        time.sleep(1.5)  # three polls of PC Bravo's page
         assert _cards(bravo) == [] and not bravo.is_hidden("#idle")
 
         # reload, phone locked (page hidden) and Wi-Fi gone: what was missed arrives, nothing twice
@@ -73,7 +73,7 @@ def test_pairing_from_the_operator_screen_and_an_outcome_reaching_the_appliance(
         alpha.wait_for_function("document.getElementById('net').textContent.includes('no connection')")
         alpha.context.set_offline(False)
         alpha.wait_for_selector(CARD.format(second), timeout=10_000)
-        time.sleep(2.5)
+        time.sleep(1.5)
         assert sorted(_cards(alpha)) == sorted([alert_id, second])
 
         # the officer reports the outcome: it reaches the appliance's alert row, audit log and stats
@@ -88,6 +88,9 @@ def test_pairing_from_the_operator_screen_and_an_outcome_reaching_the_appliance(
         stats = read_stats(rig.appliance.db, rig.appliance.deployment.id)
         assert (stats["field_engaged"], stats["field_arrested"]) == (1, 1)
         assert audit.verify(rig.appliance.db).ok
+        op.click(f"#queue li[data-id='{alert_id}']")  # the operator sees the field's answers
+        op.wait_for_function("document.getElementById('hh-sent').textContent.includes('PC Alpha: arrested')",
+                             timeout=10_000)
         # an outcome closes the alert: it goes from the handheld
         alpha.wait_for_selector(CARD.format(alert_id), state="detached", timeout=5_000)
         assert _cards(alpha) == [second]
@@ -137,7 +140,7 @@ def test_a_pending_alert_never_reaches_a_handheld(tmp_path: Path) -> None:
         for alert_id in (pending.id, false.id):
             with pytest.raises(PolicyError, match="not confirmed"):
                 rig.handhelds.dispatch(alert_id, None)
-        time.sleep(3)
+        time.sleep(1.5)
         assert _cards(alpha) == []
         assert bodies and not any(secret in b or pending.id in b or false.id in b for b in bodies)
         assert rig.appliance_audit("handheld_dispatched") == []

@@ -45,13 +45,15 @@ class Handhelds:
 
     def __init__(self, store: HandheldStore, alerts: ViewerStore, *, send: Callable[[HandheldEvent], None],
                  clock: Clock | None = None, ttl_s: float = 1800.0, pairing_s: float = 600.0,
-                 actor: str = "operator:viewer") -> None:
+                 poll_s: float = 2.0, actor: str = "operator:viewer") -> None:
         self.store = store
         self.alerts = alerts
         self.send = send
         self.clock = clock or SystemClock()
         self.ttl_s = ttl_s
         self.pairing_s = pairing_s
+        self.poll_s = poll_s
+        """Seconds between a handheld page's polls (told to the page in every feed)."""
         self.actor = actor
         self.deployment: str | None = None
         self.when_changed: Callable[[dict[str, Any]], None] | None = None
@@ -190,8 +192,8 @@ class Handhelds:
                           "answer": answer, "has_probe": alert["has_probe"],
                           "has_reference": alert["has_reference"]})
         cursor = max([after, *(r[4] for r in rows)])
-        return {"callsign": device.callsign, "cursor": cursor, "now": now, "open": [r[0] for r in rows],
-                "alerts": items}
+        return {"callsign": device.callsign, "cursor": cursor, "now": now, "poll_s": self.poll_s,
+                "open": [r[0] for r in rows], "alerts": items}
 
     def image(self, device: Device, alert_id: str, which: str) -> bytes | None:
         """An image of an alert open on `device`; None otherwise (never for anything it was not sent)."""
@@ -225,8 +227,13 @@ class Handhelds:
         now = self.clock.time()
         open_rows = self.store.read("SELECT device_id, alert_id, answer FROM dispatches WHERE closed IS NULL "
                                     "AND expires > ?", [now])
+        answers = self.store.read("SELECT alert_id, callsign, kind, t_wall FROM events WHERE kind IN "
+                                  f"({', '.join('?' * len(ANSWERS))}) AND t_wall > ? ORDER BY t_wall",
+                                  [*ANSWERS, now - self.ttl_s])
         return {"devices": [d.to_dict() for d in self.store.devices(active_only=True)],
-                "open": [{"device_id": r[0], "alert_id": r[1], "answer": r[2]} for r in open_rows]}
+                "open": [{"device_id": r[0], "alert_id": r[1], "answer": r[2]} for r in open_rows],
+                "answers": [{"alert_id": r[0], "callsign": r[1], "answer": r[2], "t_wall": r[3]}
+                            for r in answers]}
 
     # -- the link ----------------------------------------------------------------------------------------
 

@@ -2,13 +2,13 @@
 // Reads the selected alert from viewer.js's `state`; hidden when the viewer runs without handhelds.
 "use strict";
 
-const hh = { devices: [], open: [], enabled: false };
+const hh = { devices: [], open: [], answers: [], enabled: false };
 
 async function hhRefresh() {
   const r = await fetch("/api/handhelds", { cache: "no-store" });
   if (!r.ok) return;
   const data = await r.json();
-  hh.enabled = true; hh.devices = data.devices; hh.open = data.open;
+  hh.enabled = true; hh.devices = data.devices; hh.open = data.open; hh.answers = data.answers;
   $("handhelds").classList.remove("hidden");
   $("hh-fp").textContent = data.fingerprint;
   const ul = $("hh-devices"); ul.replaceChildren();
@@ -38,7 +38,8 @@ function hhRenderDispatch() {
     }
   }
   const sentTo = hh.open.filter((o) => o.alert_id === a.id).map((o) => (hh.devices.find((d) => d.id === o.device_id) || {}).callsign);
-  if (sentTo.length) $("hh-sent").textContent = "on: " + sentTo.join(", ");
+  const answers = hh.answers.filter((x) => x.alert_id === a.id).map((x) => `${x.callsign}: ${x.answer.replace("_", " ")}`);
+  if (sentTo.length || answers.length) $("hh-sent").textContent = [sentTo.length ? "on: " + sentTo.join(", ") : "", ...answers].filter(Boolean).join(" · ");
 }
 
 async function hhSend(all) {
@@ -64,6 +65,6 @@ $("hh-pair").onsubmit = async (e) => {
 $("hh-send").onclick = () => hhSend(false);
 $("hh-send-all").onclick = () => hhSend(true);
 document.addEventListener("click", () => setTimeout(hhRenderDispatch, 0));
-setInterval(hhRefresh, 3000);
+setInterval(hhRefresh, 1500);
 setInterval(hhRenderDispatch, 500);
 hhRefresh();

@@ -1,7 +1,7 @@
 // The officers' handheld page: polls its feed with a cursor; shows only what the laptop sends this device.
 "use strict";
 
-const POLL_MS = 2000;
+let pollMs = 2000;   // the laptop says how often in every feed
 const LABELS = { engaged: "Engaged", not_located: "Not located", arrested: "Outcome: arrested",
                  advised: "Outcome: advised", no_action: "Outcome: no action" };
 const $ = (id) => document.getElementById(id);
@@ -53,7 +53,7 @@ async function poll() {
     if (r.status === 401) { paired = false; clearAll(); $("callsign").textContent = ""; show("unpaired"); }
     else if (r.ok) {
       const feed = await r.json();
-      paired = true; offset = feed.now - Date.now() / 1000;
+      paired = true; offset = feed.now - Date.now() / 1000; pollMs = feed.poll_s * 1000;
       $("callsign").textContent = feed.callsign;
       const open = new Set(feed.open);
       for (const [id, { el }] of cards) if (!open.has(id)) { el.remove(); cards.delete(id); }
@@ -65,7 +65,7 @@ async function poll() {
     $("net").textContent = "no connection – retrying"; $("net").classList.add("down");
   }
   expire();
-  timer = setTimeout(poll, POLL_MS);
+  timer = setTimeout(poll, pollMs);
 }
 
 async function answer(alertId, kind, el) {
