@@ -12,7 +12,7 @@ from typing import Any
 from viewer_fixtures import console_for, wait_for
 
 from firmware.bench import browser
-from firmware.bench.loopback import LoopbackAppliance, make_keys
+from firmware.bench.loopback import LoopbackAppliance, LoopbackKeys, make_keys
 from firmware.viewer.console import Console
 from firmware.viewer.handheld.operator import HandheldSite, operator_routes
 from firmware.viewer.handheld.server import HandheldServer
@@ -31,6 +31,7 @@ class Rig:
     handhelds: Handhelds
     site: HandheldSite
     operator_url: str
+    keys: LoopbackKeys
 
     def confirmed_alert(self, n: int, outcome: str = "confirmed_stopped", **kwargs: Any) -> str:
         """Raise alert `n`, let the operator confirm it, and wait for the appliance's acknowledgement."""
@@ -64,7 +65,7 @@ def handheld_rig(tmp_path: Path, *, ttl_s: float = 1800.0) -> Iterator[Rig]:
             site = HandheldSite(handhelds, f"https://127.0.0.1:{phones.port}", cert.fingerprint)
             with ViewerServer(console, extra_routes=operator_routes(site)) as operator:
                 assert wait_for(lambda: handhelds.deployment is not None)
-                yield Rig(appliance, console, handhelds, site, operator.url)
+                yield Rig(appliance, console, handhelds, site, operator.url, keys)
     finally:
         appliance.close()
         console.store.close()

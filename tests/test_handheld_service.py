@@ -9,8 +9,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from handheld_fixtures import handheld_rig
 from link_fixtures import make_alert
+from viewer_fixtures import wait_for
 
+from firmware.bench.loopback import LoopbackAppliance
 from firmware.errors import PolicyError
 from firmware.hardware.clock import FakeClock
 from firmware.link.messages import HandheldEvent, HandheldEventAck
@@ -190,3 +193,22 @@ def test_certificate_is_made_once_per_address_with_a_private_key(tmp_path: Path)
     assert ensure_certificate(tmp_path, "192.168.50.2") == first
     moved = ensure_certificate(tmp_path, "van-laptop.local")
     assert moved.fingerprint != first.fingerprint
+
+
+def test_a_pairing_made_while_the_appliance_is_away_reaches_its_audit_log_later(tmp_path: Path) -> None:
+    """Over the real link: the event is kept on the laptop, resent, and recorded once when the appliance is
+    back on the same ports (a restarted appliance, or the van network returning)."""
+    with handheld_rig(tmp_path / "rig") as rig:
+        ports = (rig.appliance.link.alerts_port, rig.appliance.link.preview_port)
+        rig.appliance.link.close()
+        assert wait_for(lambda: not rig.console._link_up, timeout=5)
+        device, _ = rig.handhelds.pair(rig.handhelds.offer_pairing("PC Late").token)
+        assert [e.kind for e in rig.handhelds.store.unacked_events()] == ["paired"]
+        back = LoopbackAppliance(tmp_path / "rig", rig.keys, alerts_port=ports[0], preview_port=ports[1],
+                                 health_interval=0.5)
+        try:
+            assert wait_for(lambda: rig.handhelds.store.unacked_events() == [], timeout=10)
+            rows = back.db.execute("SELECT details FROM audit WHERE action = 'handheld_paired'").fetchall()
+            assert len(rows) == 1 and device.id in rows[0][0]
+        finally:
+            back.close()
