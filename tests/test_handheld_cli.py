@@ -75,3 +75,25 @@ appliance_public_key = "{keys.directory / 'appliance' / 'link.key'}"
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, err
+
+
+def test_operator_handheld_routes_refuse_a_foreign_page(tmp_path: Path) -> None:
+    """A web site open in the operator's browser cannot pair, revoke or dispatch (cross-site requests)."""
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from firmware.viewer.handheld.operator import HandheldSite, operator_routes
+    from firmware.viewer.handheld.service import Handhelds
+    from firmware.viewer.handheld.store import HandheldStore
+    from firmware.viewer.store import ViewerStore
+
+    with ViewerStore(tmp_path / "v.sqlite3") as alerts, HandheldStore(tmp_path / "h.sqlite3") as store:
+        site = HandheldSite(Handhelds(store, alerts, send=lambda e: None), "https://10.0.0.2:8443", "AA")
+        client = TestClient(Starlette(routes=operator_routes(site)), base_url="http://127.0.0.1:8080")
+        evil = {"Origin": "https://evil.example"}
+        assert client.post("/api/handhelds/pair", json={"callsign": "X"}, headers=evil).status_code == 403
+        assert store.read("SELECT COUNT(*) FROM pairings") == [(0,)]
+        made = client.post("/api/handhelds/pair", json={"callsign": "PC 1"},
+                           headers={"Origin": "http://127.0.0.1:8080"})
+        assert made.status_code == 200 and made.json()["url"].startswith("https://10.0.0.2:8443/#pair=")
+        assert made.json()["qr_svg"].startswith("<svg")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,6 +33,14 @@ class HandheldSite:
         return f"{self.base_url}/#pair={token}"
 
 
+def _foreign(request: Request) -> Response | None:
+    """A refusal for a state-changing request sent by a page of another origin (cross-site forgery)."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        return JSONResponse({"error": "foreign origin"}, status_code=403)
+    return None
+
+
 async def _body(request: Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -49,6 +58,8 @@ def operator_routes(site: HandheldSite) -> list[BaseRoute]:
         return JSONResponse({"url": site.base_url, "fingerprint": site.fingerprint, **status})
 
     async def pair(request: Request) -> Response:
+        if (refused := _foreign(request)) is not None:
+            return refused
         body = await _body(request)
         try:
             offer = await asyncio.to_thread(handhelds.offer_pairing, str(body.get("callsign", "")))
@@ -60,6 +71,8 @@ def operator_routes(site: HandheldSite) -> list[BaseRoute]:
                             headers={"Cache-Control": "no-store"})
 
     async def revoke(request: Request) -> Response:
+        if (refused := _foreign(request)) is not None:
+            return refused
         try:
             device = await asyncio.to_thread(handhelds.revoke, request.path_params["device_id"])
         except LfrError as exc:
@@ -67,6 +80,8 @@ def operator_routes(site: HandheldSite) -> list[BaseRoute]:
         return JSONResponse({"revoked": device.callsign})
 
     async def dispatch(request: Request) -> Response:
+        if (refused := _foreign(request)) is not None:
+            return refused
         body = await _body(request)
         devices = body.get("devices")
         if body.get("all") is True:

@@ -139,6 +139,12 @@ class HandheldStore:
                 self._closed = True
                 self.db.close()
 
+    def __enter__(self) -> HandheldStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- devices ---------------------------------------------------------------------------------------
 
     def device_by_credential(self, credential: str) -> Device | None:
