@@ -1,1 +1,1 @@
-"""Benchmarks behind `lfr bench`: each module measures one thing on the code the appliance runs."""
+"""Throughput benchmarks behind `lfr bench`: each measures the same code the appliance runs."""

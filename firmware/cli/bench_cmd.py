@@ -17,7 +17,7 @@ BENCHES: tuple[str, ...] = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure latency and throughput of the appliance's stages and link")
+    p = sub.add_parser("bench", help="measure throughput of the appliance's stages on real images")
     bsub = p.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     for name in BENCHES:
         importlib.import_module(name).register(bsub)
