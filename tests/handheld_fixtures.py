@@ -36,9 +36,10 @@ class Rig:
     def confirmed_alert(self, n: int, outcome: str = "confirmed_stopped", **kwargs: Any) -> str:
         """Raise alert `n`, let the operator confirm it, and wait for the appliance's acknowledgement."""
         alert = self.appliance.raise_alert(n, **kwargs)
-        assert wait_for(lambda: self.console.store.alert(alert.id) is not None)
+        assert wait_for(lambda: self.console.store.alert(alert.id) is not None, timeout=15)
         self.console.decide(alert.id, outcome)
-        assert wait_for(lambda: (self.console.store.alert(alert.id) or {}).get("state") == "decided")
+        assert wait_for(lambda: (self.console.store.alert(alert.id) or {}).get("state") == "decided",
+                        timeout=15)
         return alert.id
 
     def appliance_audit(self, action: str) -> list[dict[str, Any]]:
@@ -64,7 +65,7 @@ def handheld_rig(tmp_path: Path, *, ttl_s: float = 1800.0) -> Iterator[Rig]:
         with console, HandheldServer(handhelds, cert, "127.0.0.1", 0) as phones:
             site = HandheldSite(handhelds, f"https://127.0.0.1:{phones.port}", cert.fingerprint)
             with ViewerServer(console, extra_routes=operator_routes(site)) as operator:
-                assert wait_for(lambda: handhelds.deployment is not None)
+                assert wait_for(lambda: handhelds.deployment is not None, timeout=15)
                 yield Rig(appliance, console, handhelds, site, operator.url, keys)
     finally:
         appliance.close()

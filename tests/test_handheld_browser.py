@@ -79,7 +79,7 @@ def test_pairing_from_the_operator_screen_and_an_outcome_reaching_the_appliance(
         # the officer reports the outcome: it reaches the appliance's alert row, audit log and stats
         card.locator("button[data-answer='engaged']").click()
         card.locator("button[data-answer='arrested']").click()
-        assert wait_for(lambda: len(rig.appliance_audit("handheld_arrested")) == 1)
+        assert wait_for(lambda: len(rig.appliance_audit("handheld_arrested")) == 1, timeout=15)
         assert rig.appliance_audit("handheld_arrested")[0]["alert_id"] == alert_id
         assert rig.appliance_audit("handheld_arrested")[0]["callsign"] == "PC Alpha"
         row = rig.appliance.db.execute("SELECT field_status, field_outcome, field_callsign FROM alerts "
@@ -115,7 +115,8 @@ def test_details_go_after_revocation_and_at_the_end_of_the_deployment(tmp_path: 
         alpha.wait_for_selector("#unpaired:not(.hidden)", timeout=10_000)
         assert _cards(alpha) == []
         assert alpha.request.get(image_url).status == 401
-        assert wait_for(lambda: [d["callsign"] for d in rig.appliance_audit("handheld_revoked")] == ["PC Alpha"])
+        assert wait_for(lambda: [d["callsign"] for d in rig.appliance_audit("handheld_revoked")] == ["PC Alpha"],
+                        timeout=15)
 
         # the deployment ends on the appliance: PC Bravo's details go too, and stay gone after a reload
         rig.appliance.set_health(deployment=None)
@@ -133,9 +134,9 @@ def test_a_pending_alert_never_reaches_a_handheld(tmp_path: Path) -> None:
         pair_phone(rig, alpha, "PC Alpha")
         secret = "Pending reason that must stay on the laptop"
         pending = rig.appliance.raise_alert(1, reason=secret)
-        assert wait_for(lambda: rig.console.store.alert(pending.id) is not None)
+        assert wait_for(lambda: rig.console.store.alert(pending.id) is not None, timeout=15)
         false = rig.appliance.raise_alert(2, reason=secret)
-        assert wait_for(lambda: rig.console.store.alert(false.id) is not None)
+        assert wait_for(lambda: rig.console.store.alert(false.id) is not None, timeout=15)
         rig.console.decide(false.id, "false_alert")
         for alert_id in (pending.id, false.id):
             with pytest.raises(PolicyError, match="not confirmed"):

@@ -212,3 +212,17 @@ def test_a_pairing_made_while_the_appliance_is_away_reaches_its_audit_log_later(
             assert len(rows) == 1 and device.id in rows[0][0]
         finally:
             back.close()
+
+
+def test_an_alert_closed_by_an_outcome_is_not_sent_again(rig) -> None:
+    handhelds, clock, sent = rig
+    a, _ = handhelds.pair(handhelds.offer_pairing("A").token)
+    alert_id = _confirmed(handhelds, 1)
+    handhelds.dispatch(alert_id, None)
+    clock.advance(600)
+    assert handhelds.dispatch(alert_id, None) == ["A"]  # sent again: its time starts again
+    assert handhelds.feed(a)["alerts"][0]["expires"] == clock.time() + 1800
+    handhelds.answer(a, alert_id, "no_action")
+    with pytest.raises(PolicyError, match="already closed"):
+        handhelds.dispatch(alert_id, [a.id])
+    assert handhelds.feed(a)["open"] == []

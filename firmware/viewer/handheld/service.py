@@ -121,7 +121,8 @@ class Handhelds:
     # -- dispatch ----------------------------------------------------------------------------------------
 
     def dispatch(self, alert_id: str, device_ids: Iterable[str] | None) -> list[str]:
-        """Send a confirmed alert to the given handhelds (None: every paired one); returns their callsigns.
+        """Send a confirmed alert to the given handhelds (None: every paired one); returns the callsigns it
+        went to (sending again renews its time; an alert closed on a handheld is not reopened there).
 
         Refused unless the appliance acknowledged the operator's confirmation of this alert.
         """
@@ -152,9 +153,11 @@ class Handhelds:
                 if cur.rowcount:
                     events.append(self._event(db, "dispatched", device_id, active[device_id].callsign,
                                               alert_id, now))
+        if not events:
+            raise PolicyError(f"alert {alert['seq']} is already closed on the chosen handhelds")
         for event in events:
             self._sent(event)
-        return [active[d].callsign for d in chosen]
+        return [e.callsign for e in events]
 
     def answer(self, device: Device, alert_id: str, kind: str) -> dict[str, Any]:
         """An officer's answer on an alert shown on their handheld; an outcome closes it on every handheld."""
