@@ -1,0 +1,1 @@
+"""Benchmarks behind `lfr bench`: per-stage latency, 1:N search, peak memory, test scenes."""
