@@ -44,8 +44,9 @@ def unit_rows(n: int, rng: np.random.Generator, dim: int = DIM) -> np.ndarray:
 def probes(matrix: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """`n` mated probes (noisy copies of random rows) and `n` random non-mated probes, unit length."""
     rows = rng.integers(0, len(matrix), n)
-    mated = matrix[rows] + MATED_NOISE * rng.standard_normal((n, matrix.shape[1]), dtype=np.float32) / np.sqrt(
-        matrix.shape[1])
+    dim = matrix.shape[1]
+    noise = rng.standard_normal((n, dim), dtype=np.float32) * np.float32(MATED_NOISE / np.sqrt(dim))
+    mated = matrix[rows] + noise
     mated /= np.linalg.norm(mated, axis=1, keepdims=True)
     return mated.astype(np.float32), unit_rows(n, rng, matrix.shape[1])
 
@@ -79,7 +80,7 @@ class Float32Layout:
 
 
 class ChunkedLayout:
-    """float16 or int8 storage scored chunk by chunk in float32; int8 rescored exactly on the top candidates."""
+    """float16 or int8 storage scored chunk by chunk in float32; int8 then rescored exactly."""
 
     def __init__(self, matrix: np.ndarray, dtype: str) -> None:
         self.name = "float16" if dtype == "float16" else "int8_rescore"
@@ -92,7 +93,8 @@ class ChunkedLayout:
             self.store = np.empty(matrix.shape, np.int8)
             for s in range(0, len(matrix), CHUNK):
                 self.store[s:s + CHUNK] = np.rint(matrix[s:s + CHUNK] / self.scale)
-            self.exact = matrix  # the float32 rows, read only for RESCORE candidates (memory-mapped on a device)
+            # The float32 rows are read only for RESCORE candidates: on a device they can stay on disk (mmap).
+            self.exact = matrix
         self._buf = np.empty((CHUNK, DIM), np.float32)
 
     @property
@@ -118,7 +120,8 @@ class ChunkedLayout:
         return idx[_top(sim, K)]
 
 
-def _time_layout(search: Callable[[np.ndarray], np.ndarray], probe_set: np.ndarray) -> tuple[Samples, np.ndarray]:
+def _time_layout(search: Callable[[np.ndarray], np.ndarray],
+                 probe_set: np.ndarray) -> tuple[Samples, np.ndarray]:
     s = Samples("search")
     for p in probe_set[:3]:
         search(p)
@@ -151,7 +154,7 @@ def bench_size(n: int, n_probes: int, rng: np.random.Generator) -> dict[str, Any
         gc.collect()
     out["mated_top1_is_source"] = float(np.mean(
         truth[:n_probes] == np.argmax(matrix @ mated.T, axis=0))) if n <= 100_000 else None
-    for name, v in out.items():
+    for v in out.values():
         if isinstance(v, dict):
             v["speed_vs_float32"] = ratio(out["float32"]["p50_ms"], v["p50_ms"])
     return out
@@ -171,7 +174,8 @@ def run_match(sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000), n_prob
 
 def format_match(r: dict[str, Any]) -> str:
     lines = [f"top-{r['k']} search of {r['probes_per_size']} probes (half mated) per size, {r['dim']}-d",
-             f"{'size':>9} {'layout':14} {'p50 ms':>9} {'p99 ms':>9} {'MiB':>8} {'top-1 recall':>12} {'speed':>6}"]
+             f"{'size':>9} {'layout':14} {'p50 ms':>9} {'p99 ms':>9} {'MiB':>8} {'top-1 recall':>12} "
+             f"{'speed':>6}"]
     for n, res in r["sizes"].items():
         for name, v in res.items():
             if isinstance(v, dict):

@@ -31,7 +31,8 @@ class Scene:
 
 def read_background(path: Path, size: tuple[int, int] = FULL_HD) -> np.ndarray:
     """The first frame of a video (or an image) resized to `size` (width, height), BGR uint8."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.suffix.lower() in (".jpg", ".jpeg", ".png") else None
+    is_image = path.suffix.lower() in (".jpg", ".jpeg", ".png")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR) if is_image else None
     if img is None:
         cap = cv2.VideoCapture(str(path))
         try:
@@ -58,7 +59,8 @@ def compose(background: np.ndarray, faces: list[Path], *, face_height: int = 220
     h, w = background.shape[:2]
     cols, rows = max(1, w // (fw + 20)), max(1, h // (fh + 20))
     if len(faces) > cols * rows:
-        raise DataError(f"{len(faces)} faces of {fh} px do not fit in a {w}×{h} frame (at most {cols * rows})")
+        raise DataError(f"{len(faces)} faces of {fh} px do not fit in a {w}×{h} frame "
+                        f"(at most {cols * rows})")
     rng = np.random.default_rng(seed)
     cells = rng.permutation(cols * rows)[:len(faces)]
     cw, ch = w // cols, h // rows

@@ -132,8 +132,9 @@ def run_stages(cfg: AppConfig, lfw_images: Sequence[Path], scene: Scene, *, fram
 
 def format_stages(r: dict[str, Any]) -> str:
     """A table: stage, int8 p50/p99, float p50/p99, ratio of p50s."""
-    lines = [f"{r['lfw_images']} LFW images, {r['frame_runs']} runs of a {r['frame_size'][0]}×{r['frame_size'][1]} "
-             f"scene with {r['faces_in_scene']} faces (found: {r['faces_found']}), watchlist "
+    w, h = r["frame_size"]
+    lines = [f"{r['lfw_images']} LFW images, {r['frame_runs']} runs of a {w}×{h} scene "
+             f"with {r['faces_in_scene']} faces (found: {r['faces_found']}), watchlist "
              f"{r['watchlist_size']}, {r['threads']} threads",
              f"{'stage':24} {'int8 p50':>9} {'p99':>8} {'float p50':>10} {'p99':>8} {'int8/float':>10}"]
     i8, fl = r["stages"]["int8"], r["stages"]["float"]
