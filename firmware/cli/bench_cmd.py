@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = bsub.add_parser("stages", help="per-stage latency p50/p99, int8 and float models in the same run")
     s.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help="shared data folder with lfw/images and the background video (default ../shared/data)")
+                   help="shared data folder holding lfw/images and the background video")
     s.add_argument("--images", type=int, default=300, help="LFW images to time (default 300)")
     s.add_argument("--frames", type=int, default=30, help="runs of the 1080p scene (default 30)")
     s.add_argument("--faces", type=int, default=10, help="LFW faces pasted in the 1080p scene (default 10)")
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_argument(s)
     s.set_defaults(func=_stages)
 
-    m = bsub.add_parser("match", help="1:N search time and memory vs watchlist size, float32 vs compact layouts")
+    m = bsub.add_parser("match", help="1:N search time and memory vs watchlist size and layout")
     m.add_argument("--sizes", default="1000,10000,100000,1000000",
                    help="comma-separated watchlist sizes (default 1k,10k,100k,1M)")
     m.add_argument("--probes", type=int, default=100, help="mated probes per size, and as many non-mated")
