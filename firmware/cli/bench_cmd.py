@@ -6,7 +6,7 @@ import argparse
 import itertools
 from pathlib import Path
 
-from firmware.bench import match, stages
+from firmware.bench import match, plots, stages
 from firmware.bench.scene import compose, read_background
 from firmware.cli.common import add_config_argument, add_json_argument, app_config, emit
 from firmware.errors import DataError
@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--frames", type=int, default=30, help="runs of the 1080p scene (default 30)")
     s.add_argument("--faces", type=int, default=10, help="LFW faces pasted in the 1080p scene (default 10)")
     s.add_argument("--watchlist", type=int, default=10_000, help="synthetic watchlist size for match")
+    s.add_argument("--plot", type=Path, help="write a latency-per-stage chart to this PNG")
     add_config_argument(s)
     add_json_argument(s)
     s.set_defaults(func=_stages)
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--sizes", default="1000,10000,100000,1000000",
                    help="comma-separated watchlist sizes (default 1k,10k,100k,1M)")
     m.add_argument("--probes", type=int, default=100, help="mated probes per size, and as many non-mated")
+    m.add_argument("--plot", type=Path, help="write a search-time-vs-size chart to this PNG")
     add_json_argument(m)
     m.set_defaults(func=_match)
 
@@ -54,6 +56,8 @@ def _stages(args: argparse.Namespace) -> int:
     faces = lfw_sample(args.data / "lfw" / "images", args.faces * 7)[3::7][:args.faces]
     scene = compose(read_background(args.data / DEFAULT_BACKGROUND), faces)
     r = stages.run_stages(cfg, images, scene, frame_runs=args.frames, watchlist_size=args.watchlist)
+    if args.plot:
+        plots.plot_stages(r, args.plot)
     emit(args, r, stages.format_stages(r))
     return 0
 
@@ -66,5 +70,7 @@ def _match(args: argparse.Namespace) -> int:
     if not sizes or min(sizes) < 1:
         raise DataError("--sizes needs at least one positive watchlist size")
     r = match.run_match(sizes, n_probes=args.probes)
+    if args.plot:
+        plots.plot_match(r, args.plot)
     emit(args, r, match.format_match(r))
     return 0
