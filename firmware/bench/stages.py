@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from firmware.bench.memory import RssSampler
 from firmware.bench.scene import Scene
 from firmware.bench.timing import Samples, ratio, timed
 from firmware.config import AppConfig
@@ -114,14 +115,16 @@ def run_stages(cfg: AppConfig, lfw_images: Sequence[Path], scene: Scene, *, fram
     for _ in range(warmup):
         for p in PRECISIONS:
             _frame(recs[p], jpeg, index, trackers[p], warm[p])
-    for _ in progress(range(frame_runs), "1080p frames", frame_runs):
-        for p in PRECISIONS:
-            faces[p] = _frame(recs[p], jpeg, index, trackers[p], stages[p])
+    with RssSampler() as rss:
+        for _ in progress(range(frame_runs), "1080p frames", frame_runs):
+            for p in PRECISIONS:
+                faces[p] = _frame(recs[p], jpeg, index, trackers[p], stages[p])
     result: dict[str, Any] = {
         "lfw_images": len(blobs), "frame_runs": frame_runs, "frame_size": list(scene.frame.shape[1::-1]),
         "faces_in_scene": len(scene.boxes), "faces_found": faces, "tiles_1080p": list(TILES_1080P),
         "watchlist_size": watchlist_size, "threads": cfg.models.threads,
         "backend": {p: recs[p].health() for p in PRECISIONS},
+        "memory_1080p_both_model_sets": rss.as_dict(),
         "stages": {p: stages[p].summary() for p in PRECISIONS},
     }
     result["ratio_int8_over_float_p50"] = {
@@ -142,5 +145,8 @@ def format_stages(r: dict[str, Any]) -> str:
         a, b = i8[k], fl.get(k, {"p50_ms": float("nan"), "p99_ms": float("nan")})
         lines.append(f"{k:24} {a['p50_ms']:9.3f} {a['p99_ms']:8.3f} {b['p50_ms']:10.3f} {b['p99_ms']:8.3f} "
                      f"{r['ratio_int8_over_float_p50'].get(k, float('nan')):10.2f}")
+    mem = r["memory_1080p_both_model_sets"]
     lines.append("times in ms; int8/float < 1 means int8 is faster")
+    lines.append(f"RSS during the 1080p runs (both model sets loaded): peak {mem['rss_peak_mib']:.0f} MiB, "
+                 f"process peak {mem['process_peak_rss_mib']:.0f} MiB")
     return "\n".join(lines)
