@@ -14,7 +14,7 @@ of a genuine LFW pair) or random (nobody on the list). Top-1 recall is agreement
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -120,43 +120,40 @@ class ChunkedLayout:
         return idx[_top(sim, K)]
 
 
-def _time_layout(search: Callable[[np.ndarray], np.ndarray],
-                 probe_set: np.ndarray) -> tuple[Samples, np.ndarray]:
-    s = Samples("search")
-    for p in probe_set[:3]:
-        search(p)
-    tops = np.array([timed(s, search, p)[0] for p in probe_set])
-    return s, tops
-
-
 def bench_size(n: int, n_probes: int, rng: np.random.Generator) -> dict[str, Any]:
-    """All layouts on one watchlist of `n` rows: time per probe, resident bytes, top-1 recall vs float32."""
+    """All layouts on one watchlist of `n` rows: time per probe, resident bytes, top-1 recall vs float32.
+
+    The layouts take turns probe by probe (and batch by batch), so a change in the machine's load during
+    the run hits them all alike and the ratios stay comparable.
+    """
     matrix = unit_rows(n, rng)
     mated, random = probes(matrix, n_probes, rng)
     allp = np.concatenate([mated, random])
-    exact = Float32Layout(matrix)
-    s32, truth = _time_layout(exact.search, allp)
-    out: dict[str, Any] = {"float32": {**s32.summary(), "mib": exact.nbytes / 2**20, "top1_recall": 1.0}}
-    sb = Samples("batch")
-    batch_tops = []
+    layouts: dict[str, Any] = {"float32": Float32Layout(matrix), "float16": ChunkedLayout(matrix, "float16"),
+                               "int8_rescore": ChunkedLayout(matrix, "int8")}
+    for layout in layouts.values():
+        for p in allp[:3]:
+            layout.search(p)
+    samples = {name: Samples(name) for name in (*layouts, "float32_batch")}
+    tops: dict[str, list[int]] = {name: [] for name in samples}
     for start in range(0, len(allp), BATCH):
-        batch_tops += [f[0] for f in timed(sb, exact.search_batch, allp[start:start + BATCH])]
-    per_probe = Samples("per probe", [t / BATCH for t in sb.seconds])
-    out["float32_batch"] = {**per_probe.summary(), "mib": exact.nbytes / 2**20, "batch": BATCH,
-                            "top1_recall": float(np.mean(np.array(batch_tops) == truth))}
-    for dtype in ("float16", "int8"):
-        layout = ChunkedLayout(matrix, dtype)
-        s, tops = _time_layout(layout.search, allp)
-        out[layout.name] = {**s.summary(), "mib": layout.nbytes / 2**20,
-                            "top1_recall": float(np.mean(tops == truth)),
-                            "top1_recall_mated": float(np.mean(tops[:n_probes] == truth[:n_probes]))}
-        del layout
-        gc.collect()
-    out["mated_top1_is_source"] = float(np.mean(
-        truth[:n_probes] == np.argmax(matrix @ mated.T, axis=0))) if n <= 100_000 else None
+        batch = allp[start:start + BATCH]
+        found = timed(samples["float32_batch"], layouts["float32"].search_batch, batch)
+        tops["float32_batch"] += [int(f[0]) for f in found]
+        for p in batch:
+            for name, layout in layouts.items():
+                tops[name].append(int(timed(samples[name], layout.search, p)[0]))
+    samples["float32_batch"] = Samples("per probe", [t / BATCH for t in samples["float32_batch"].seconds])
+    truth = np.array(tops["float32"])
+    out: dict[str, Any] = {}
+    for name, s in samples.items():
+        found_top = np.array(tops[name])
+        nbytes = layouts[name].nbytes if name in layouts else layouts["float32"].nbytes
+        out[name] = {**s.summary(), "mib": nbytes / 2**20, "top1_recall": float(np.mean(found_top == truth)),
+                     "top1_recall_mated": float(np.mean(found_top[:n_probes] == truth[:n_probes]))}
+    out["float32_batch"]["batch"] = BATCH
     for v in out.values():
-        if isinstance(v, dict):
-            v["speed_vs_float32"] = ratio(out["float32"]["p50_ms"], v["p50_ms"])
+        v["speed_vs_float32"] = ratio(out["float32"]["p50_ms"], v["p50_ms"])
     return out
 
 
