@@ -96,10 +96,8 @@ def peer_embed(paths: Sequence[Path], upsample: int = 1) -> tuple[np.ndarray, in
 
     det_s, enc_s = Samples("peer detect"), Samples("peer encode")
     boxes: dict[int, tuple[float, float, float, float]] = {}
-    rgbs = []
     for i, path in enumerate(progress(paths, "peer detecting", len(paths))):
         rgb = cv2.cvtColor(read_image(path), cv2.COLOR_BGR2RGB)
-        rgbs.append(rgb)
         h, w = rgb.shape[:2]
         found = timed(det_s, face_recognition.face_locations, rgb, upsample, "hog")
         if found:
@@ -109,7 +107,8 @@ def peer_embed(paths: Sequence[Path], upsample: int = 1) -> tuple[np.ndarray, in
         raise LfrError("the peer found no face in any image")
     mean = np.mean(np.array(list(boxes.values())), axis=0)
     enc = np.empty((len(paths), 128), np.float64)
-    for i, rgb in enumerate(progress(rgbs, "peer encoding", len(rgbs))):
+    for i, path in enumerate(progress(paths, "peer encoding", len(paths))):
+        rgb = cv2.cvtColor(read_image(path), cv2.COLOR_BGR2RGB)
         h, w = rgb.shape[:2]
         t, r, b, lft = boxes.get(i, tuple(mean))
         box = (round(t * h), round(r * w), round(b * h), round(lft * w))
@@ -243,11 +242,13 @@ def plot_roc(r: dict[str, Any], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    finest = 1.0 / (r["pairs"] // 2)
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for key, label in (("ours", "ours (BlazeFace + MobileFaceNet)"), ("peer", "face_recognition (dlib)")):
         roc = r[key]["roc"]
-        ax.semilogx(np.clip(roc["far"], 1e-4, 1), roc["tar"],
+        ax.semilogx(np.clip(roc["far"], finest / 2, 1), roc["tar"],
                     label=f"{label}, acc {r[key]['accuracy'] * 100:.2f} %")
+    ax.axvline(finest, color="grey", linestyle=":", label="1 / impostor pairs (left of it: none accepted)")
     ax.set(xlabel="false accept rate (impostor pairs of the file)", ylabel="true accept rate",
            title=f"LFW, {r['pairs']} pairs, {r['folds']} folds", ylim=(0.8, 1.0))
     ax.grid(True, which="both", alpha=0.3)
