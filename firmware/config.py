@@ -87,6 +87,8 @@ class WatchlistConfig:
                                       min=0.1, max=80.0)
     max_validity_hours: float = opt(72.0, "longest valid-from..valid-until window of a bundle, in hours",
                                     min=1.0, max=744.0)
+    require_deployment_ref_match: bool = opt(True, "refuse to import a bundle whose deployment reference "
+                                                   "differs from the open deployment's authority reference")
 
 
 @dataclass(frozen=True)
@@ -133,12 +135,34 @@ class CameraConfig:
 
 
 @dataclass(frozen=True)
+class LinkConfig:
+    bind_address: str = opt("0.0.0.0", "appliance: address the CURVE-encrypted link listens on (van LAN)")
+    appliance_host: str = opt("127.0.0.1", "viewer: host name or address of the appliance to connect to")
+    alerts_port: int = opt(5560, "TCP port of the alerts channel (alerts, acks, decisions, heartbeats)",
+                           min=1024, max=65535)
+    preview_port: int = opt(5561, "TCP port of the conflated live-preview stream (newest frame only)",
+                            min=1024, max=65535)
+    heartbeat_interval: float = opt(0.5, "seconds between heartbeats, sent both ways", min=0.1, max=1.0)
+    link_timeout: float = opt(2.5, "seconds without a message after which the link shows down (policy: < 3)",
+                              min=0.5, max=3.0)
+    resend_interval: float = opt(2.0, "seconds before an unacknowledged alert or decision is sent again",
+                                 min=0.2, max=60.0)
+    window: int = opt(64, "unacknowledged alerts in flight at once, lowest seq first", min=1, max=1024)
+    health_interval: float = opt(2.0, "seconds between health messages to the viewer", min=0.5, max=60.0)
+    secret_key: str = opt("/etc/lfr/link/link.key_secret", "this machine's CURVE secret key file (mode 0600)")
+    public_key: str = opt("/etc/lfr/link/link.key", "this machine's CURVE public key file (for the peer)")
+    allowed_keys: str = opt("/etc/lfr/link/allowed_laptops", "appliance: paired laptop keys, one a line")
+    appliance_public_key: str = opt("/etc/lfr/link/appliance.key", "viewer: the appliance's public key file")
+
+
+@dataclass(frozen=True)
 class AppConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     match: MatchConfig = field(default_factory=MatchConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
     cameras: tuple[CameraConfig, ...] = opt((CameraConfig(),), "cameras ([[cameras]]), one process each")

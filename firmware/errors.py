@@ -49,3 +49,11 @@ class LinkError(LfrError, RuntimeError):
 
 class KeyFileError(LinkError, PermissionError):
     """A key file is missing, malformed, or readable by others than its owner."""
+
+
+class MessageError(LinkError, ValueError):
+    """A message off the link is malformed; `kind` names the problem (e.g. "bad_json") for counting."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind

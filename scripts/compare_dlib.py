@@ -9,8 +9,8 @@ What is compared, on the same LFW View 2 pairs and folds:
   similarity, the peer on minus the Euclidean distance it documents. Both use the same fallback for photos
   where no face is found: the mean landmark positions (ours) / mean box (peer) of the photos where one was.
 - per-image detection time and per-face encoding time over the same photos (ours: main-face detection with
-  padding; align + embed with mirror. Peer: `face_locations` with its defaults, `face_encodings` with a
-  known box, 5-point landmarks, one jitter, i.e. the library's defaults);
+  the portrait padding ladder of `Recognizer.main_face`; align + embed with mirror. Peer: `face_locations`
+  with its defaults, `face_encodings` with a known box, 5-point landmarks, one jitter: the library's defaults);
 - end-to-end frames per second on one 1080p scene (LFW faces on a street frame, composed in memory): detect,
   encode every face found, search a watchlist of `WATCHLIST` subjects.
 Speeds are quoted as ratios (peer time / our time) because the machine is shared and its load varies.
@@ -35,7 +35,7 @@ from firmware.bench.stages import TILES_1080P, synthetic_watchlist
 from firmware.bench.timing import Samples, ratio, timed
 from firmware.config import load_config
 from firmware.detect.detection import Detection
-from firmware.embed.recognizer import Face, Recognizer
+from firmware.embed.recognizer import PORTRAIT_PADS, Face, Recognizer
 from firmware.errors import LfrError
 from firmware.eval.embedding_set import embed_images, read_image
 from firmware.eval.lfw import Pair, read_pairs
@@ -59,8 +59,8 @@ class TimedRecognizer(Recognizer):
         self.encode_s = Samples("encode")
         self._t_face = 0
 
-    def main_face(self, image_bgr: np.ndarray, pad: float = 0.25) -> list[Detection]:
-        return timed(self.detect_s, super().main_face, image_bgr, pad)
+    def main_face(self, image_bgr: np.ndarray, pads: tuple[float, ...] = PORTRAIT_PADS) -> list[Detection]:
+        return timed(self.detect_s, super().main_face, image_bgr, pads)
 
     def face(self, image_bgr: np.ndarray, det: Detection) -> Face:
         self._t_face = time.perf_counter_ns()

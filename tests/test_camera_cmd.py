@@ -22,7 +22,7 @@ def test_check_reports_frames_and_rate(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["camera", "check", "--config", str(cfg), "--seconds", "1", "--json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)["cameras"]
     assert result["camera"] == "demo" and result["size"] == [640, 360] and result["error"] is None
-    assert 20 <= result["frames"] <= 27 and result["fps"] == pytest.approx(25, abs=3)
+    assert 15 <= result["frames"] <= 30 and 15 <= result["fps"] <= 35  # paced near 25 fps; loose on a busy machine
 
 
 def test_check_fails_clearly_without_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+from link_fixtures import tiny_jpeg
 
 from firmware.errors import PolicyError, StorageError
 from firmware.hardware.clock import FakeClock
+from firmware.link import outbox
 from firmware.store import alerts, audit, deployments
-from firmware.store.alerts import AlertHeader, NewAlert
+from firmware.store.alerts import NewAlert
 from firmware.store.db import open_db
 from firmware.store.stats import StatsCounters, read_stats
 
@@ -32,8 +34,7 @@ def db(tmp_path: Path, clock: FakeClock) -> sqlite_utils.Database:
 def new_alert(clock: FakeClock, score: float = 0.8, track_id: int = 1, deployment_id: int = 1) -> NewAlert:
     return NewAlert(deployment_id=deployment_id, t_wall=clock.time(), t_mono=clock.monotonic(), camera="cam0",
                     track_id=track_id, subject_id="S-7", name="Alerted Person", score=score,
-                    category="wanted", reason="warrant", probe_jpeg=b"\xff\xd8probe\xff\xd9",
-                    reference_jpeg=b"\xff\xd8ref\xff\xd9")
+                    category="wanted", reason="warrant", probe_jpeg=tiny_jpeg(10), reference_jpeg=tiny_jpeg(200))
 
 
 def counts(db: sqlite_utils.Database) -> tuple[int, int, int]:
@@ -47,11 +48,11 @@ def test_record_alert_writes_alert_outbox_audit_stats(db: sqlite_utils.Database,
     assert seq == 1 and counts(db) == (1, 1, 2)
     row = db.execute("SELECT state, probe_jpeg, score FROM alerts WHERE id = ?", [alert.id]).fetchone()
     assert row == ("pending", alert.probe_jpeg, 0.8)
-    (item,) = alerts.pending_outbox(db)
-    header = AlertHeader.from_json(item.header)
-    assert (header.alert_id, header.seq, header.name) == (alert.id, 1, "Alerted Person")
-    assert header.has_probe and header.has_reference
-    assert item.probe_jpeg == alert.probe_jpeg and item.reference_jpeg == alert.reference_jpeg
+    assert outbox.pending(db, 10) == [(alert.id, 1)]
+    message = outbox.load(db, alert.id)
+    assert message is not None
+    assert (message.alert_id, message.seq, message.subject_name) == (alert.id, 1, "Alerted Person")
+    assert message.probe_jpeg == alert.probe_jpeg and message.reference_jpeg == alert.reference_jpeg
     assert read_stats(db, 1)["alerts"] == 1 and read_stats(db, 1)["pending"] == 1
     assert audit.verify(db).ok
 
@@ -71,7 +72,7 @@ def test_duplicate_alert_id_leaves_nothing_half_written(db: sqlite_utils.Databas
     alert = new_alert(clock)
     alerts.record_alert(db, alert, actor="pipeline:cam0")
     db.execute("DELETE FROM alerts WHERE id = ?", [alert.id])  # outbox row stays: the re-insert clashes
-    with pytest.raises(StorageError, match="refused the write"):
+    with pytest.raises(StorageError, match="cannot add alert"):
         alerts.record_alert(db, alert, actor="pipeline:cam0")
     assert counts(db) == (0, 1, 2)
 
@@ -90,12 +91,10 @@ def test_outbox_keeps_capture_order_until_acknowledged(db: sqlite_utils.Database
         alerts.record_alert(db, a, actor="pipeline:cam0")
         ids.append(a.id)
         clock.advance(1.0)
-    assert [i.alert_id for i in alerts.pending_outbox(db)] == ids
-    alerts.mark_sent(db, ids[0], clock=clock)
-    assert alerts.pending_outbox(db, limit=1)[0].attempts == 1
-    assert alerts.ack(db, ids[1], clock=clock) is True
-    assert alerts.ack(db, ids[1], clock=clock) is False
-    assert [i.alert_id for i in alerts.pending_outbox(db)] == [ids[0], ids[2]]
+    assert [a for a, _ in outbox.pending(db, 10)] == ids
+    assert outbox.acknowledge(db, [ids[1]], clock.time()) == 1
+    assert outbox.acknowledge(db, [ids[1]], clock.time()) == 0
+    assert [a for a, _ in outbox.pending(db, 10)] == [ids[0], ids[2]]
     assert db.execute("SELECT COUNT(*) FROM audit WHERE action = 'alert_delivered'").fetchone()[0] == 1
 
 
@@ -103,14 +102,14 @@ def test_decisions_update_alert_stats_and_audit(db: sqlite_utils.Database, clock
     a, b = new_alert(clock, track_id=1), new_alert(clock, track_id=2)
     alerts.record_alert(db, a, actor="p")
     alerts.record_alert(db, b, actor="p")
-    alerts.record_decision(db, a.id, "confirmed", clock=clock, actor="operator:laptop", note="verified")
+    alerts.record_decision(db, a.id, "confirmed_stopped", clock=clock, actor="operator:laptop", note="verified")
     alerts.record_decision(db, b.id, "false_alert", clock=clock, actor="operator:laptop")
     stats = read_stats(db, 1)
     assert (stats["alerts"], stats["confirmed"], stats["false_alerts"], stats["pending"]) == (2, 1, 1, 0)
     assert db.execute("SELECT state, decision FROM alerts WHERE id = ?", [a.id]).fetchone() == \
-        ("decided", "confirmed")
+        ("decided", "confirmed_stopped")
     with pytest.raises(PolicyError, match="already decided as confirmed"):
-        alerts.record_decision(db, a.id, "not_stopped", clock=clock, actor="operator:laptop")
+        alerts.record_decision(db, a.id, "confirmed_not_stopped", clock=clock, actor="operator:laptop")
     with pytest.raises(StorageError, match="unknown decision"):
         alerts.record_decision(db, b.id, "maybe", clock=clock, actor="operator:laptop")
     assert db.execute("SELECT COUNT(*) FROM audit WHERE action = 'decision'").fetchone()[0] == 2

@@ -18,7 +18,8 @@ from firmware.store.db import open_db, transaction
 from firmware.store.stats import StatsCounters
 
 SCORES = [0.61, 0.65, 0.7, 0.72, 0.8, 0.9, 0.95]
-DECISIONS = ["false_alert", "not_stopped", "confirmed", "confirmed", "confirmed", None, None]
+DECISIONS = ["false_alert", "confirmed_not_stopped", "confirmed_stopped", "confirmed_stopped",
+             "confirmed_stopped", None, None]
 PROBE = b"\xff\xd8\xff\xe0PROBE-BYTES"
 
 
@@ -33,7 +34,7 @@ def db(tmp_path: Path) -> sqlite_utils.Database:
             db.execute("INSERT INTO watchlist_entries (deployment_id, subject_id, name, category, reason, "
                        "reference_jpeg, embedding, bundle_sha256) "
                        "VALUES (?, ?, ?, 'wanted', 'warrant', ?, ?, ?)",
-                       [dep.id, f"S-{i}", f"Unalerted Listed {i}", b"\xff\xd8REF", b"\0" * 768, "cd" * 32])
+                       [dep.id, f"S-{i}", f"Unalerted Listed {i}", b"\xff\xd8\xffREF", b"\0" * 768, "cd" * 32])
     counters = StatsCounters()
     counters.add("frames", 9000)
     counters.add("faces_seen", 1234)
@@ -42,7 +43,7 @@ def db(tmp_path: Path) -> sqlite_utils.Database:
         clock.advance(60)
         a = NewAlert(deployment_id=dep.id, t_wall=clock.time(), t_mono=clock.monotonic(), camera="cam0",
                      track_id=i, subject_id="S-0", name="Alerted Subject", score=score, category="wanted",
-                     reason="warrant", probe_jpeg=PROBE, reference_jpeg=b"\xff\xd8REF")
+                     reason="warrant", probe_jpeg=PROBE, reference_jpeg=b"\xff\xd8\xffREF")
         alerts.record_alert(db, a, actor="p")
         if decision:
             alerts.record_decision(db, a.id, decision, clock=clock, actor="operator")
@@ -58,7 +59,8 @@ def test_report_figures(db: sqlite_utils.Database) -> None:
     assert r["started"] == "2026-01-01T00:00:00+00:00" and r["duration_s"] == 7 * 60 + 3600
     assert (r["threshold"], r["watchlist_size"], r["faces_seen"], r["frames"]) == (0.6, 4, 1234, 9000)
     assert r["alerts"] == 7
-    assert r["alerts_by_outcome"] == {"confirmed": 3, "false_alert": 1, "not_stopped": 1, "pending": 2}
+    assert r["alerts_by_outcome"] == {"confirmed_stopped": 3, "false_alert": 1, "confirmed_not_stopped": 1,
+                                      "pending": 2}
     assert r["score_median"] == pytest.approx(0.72)
     assert r["score_p95"] == pytest.approx(0.935)
 
@@ -75,7 +77,7 @@ def test_formats_parse(db: sqlite_utils.Database) -> None:
     facts = report.build_report(db, 1)
     assert json.loads(report.render(facts, "json")) == facts
     rows = dict(csv.reader(io.StringIO(report.render(facts, "csv"))))
-    assert rows["metric"] == "value" and rows["alerts_confirmed"] == "3" and rows["faces_seen"] == "1234"
+    assert rows["metric"] == "value" and rows["alerts_confirmed_stopped"] == "3" and rows["faces_seen"] == "1234"
     page = report.render(facts, "html")
     assert page.startswith("<!DOCTYPE html>") and "King&#x27;s Cross" in page
     png = base64.b64decode(page.split("data:image/png;base64,")[1].split('"')[0])

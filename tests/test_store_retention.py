@@ -34,7 +34,7 @@ def test_images_purged_after_31_days_facts_kept(tmp_path: Path) -> None:
                             actor="test")
     old = _alert(dep.id, clock, 1)
     alerts.record_alert(db, old, actor="p")
-    alerts.record_decision(db, old.id, "confirmed", clock=clock, actor="operator")
+    alerts.record_decision(db, old.id, "confirmed_stopped", clock=clock, actor="operator")
     clock.advance(5 * DAY)
     young = _alert(dep.id, clock, 2)
     alerts.record_alert(db, young, actor="p")
@@ -45,7 +45,7 @@ def test_images_purged_after_31_days_facts_kept(tmp_path: Path) -> None:
 
     row = db.execute("SELECT probe_jpeg, reference_jpeg, images_purged_at, score, decision, subject_id "
                      "FROM alerts WHERE id = ?", [old.id]).fetchone()
-    assert row == (None, None, clock.time(), 0.75, "confirmed", "S-1")
+    assert row == (None, None, clock.time(), 0.75, "confirmed_stopped", "S-1")
     assert db.execute("SELECT probe_jpeg, reference_jpeg FROM outbox WHERE alert_id = ?",
                       [old.id]).fetchone() == (None, None)
     kept = db.execute("SELECT probe_jpeg FROM alerts WHERE id = ?", [young.id]).fetchone()[0]

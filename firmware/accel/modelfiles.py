@@ -76,7 +76,8 @@ def verify_models(models_dir: Path) -> list[FileCheck]:
         digest = sha256_file(path)
         ok = digest == entry.get("sha256")
         problem = "" if ok else f"sha256 {digest[:16]}… differs from the manifest's {str(entry.get('sha256'))[:16]}…"
-        all_int8, floats = None, ()
+        all_int8: bool | None = None
+        floats: tuple[str, ...] = ()
         if entry.get("precision") == "int8":
             try:
                 model = Model(path, threads=1)

@@ -26,7 +26,7 @@ def _litert() -> Any:
         from ai_edge_litert import interpreter as mod
     except ImportError:
         try:
-            from tflite_runtime import interpreter as mod  # type: ignore[no-redef]
+            from tflite_runtime import interpreter as mod
         except ImportError as exc:
             raise ModelError("no LiteRT runtime: install ai-edge-litert (or tflite-runtime)") from exc
     return mod

@@ -1,1 +1,1 @@
-"""Benchmarks behind `lfr bench`: per-stage latency, 1:N search, peak memory, test scenes."""
+"""Throughput benchmarks behind `lfr bench`: each measures the same code the appliance runs."""

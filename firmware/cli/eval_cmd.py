@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from firmware.eval import calibrate, identify, verify
 from firmware.eval.lfw import read_pairs
 from firmware.match.score import load_calibration
 
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lfr" / "eval"
 LFW_NOTE = ("LFW is skewed (about 78 % male, few children, older people or people of colour): these figures "
             "compare models; they do not say how the system performs on a street.")
 
@@ -50,6 +52,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_json_argument(p)
     p.add_argument("--precision", choices=("int8", "float"), default="int8",
                    help="which model files to evaluate (default int8, the deployed ones)")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                   help=f"keep embeddings per model and image here (default {DEFAULT_CACHE})")
+    p.add_argument("--no-cache", dest="cache", action="store_const", const=None, help="embed every image afresh")
 
 
 def _recognizer(args: argparse.Namespace) -> tuple[Recognizer, Any]:
@@ -72,7 +77,7 @@ def _verify(args: argparse.Namespace) -> int:
         raise DataError(f"{len(missing)} images named in {args.pairs} are missing, e.g. {sorted(missing)[0]}")
     rec, cfg = _recognizer(args)
     r = verify.run_verify(rec, pairs, load_calibration(Path(cfg.models.dir)), by=by, labels_dir=args.labels,
-                          plot=args.plot)
+                          plot=args.plot, cache_dir=args.cache)
     r["note"] = LFW_NOTE
     op = r["operating_point"]
     lines = [f"pairs {r['pairs']} in {r['folds']} folds, {r['images']} images, "
@@ -97,7 +102,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _identify(args: argparse.Namespace) -> int:
     rec, cfg = _recognizer(args)
-    r = identify.run_identify(rec, args.images, load_calibration(Path(cfg.models.dir)), seed=args.seed)
+    r = identify.run_identify(rec, args.images, load_calibration(Path(cfg.models.dir)), seed=args.seed,
+                              cache_dir=args.cache)
     r["note"] = LFW_NOTE
     text = (f"gallery {r['gallery']}, mated probes {r['mated']}, non-mated probes {r['non_mated']}, "
             f"{r['failed_detections']} images without a detected face\n"
@@ -110,7 +116,8 @@ def _identify(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     rec, cfg = _recognizer(args)
-    cal, facts = calibrate.fit(rec, args.images, far=args.far, threshold=cfg.match.threshold)
+    cal, facts = calibrate.fit(rec, args.images, far=args.far, threshold=cfg.match.threshold,
+                               cache_dir=args.cache)
     out = calibrate.write(cal, facts, args.out or Path(cfg.models.dir), f"{args.images} ({args.precision})")
     emit(args, {"slope": cal.slope, "cosine_at_threshold": cal.cosine_at_threshold, "far": cal.far,
                 "file": str(out), **facts},

@@ -8,6 +8,7 @@ import importlib
 # Modules with `register(keys_subparsers)`; explicit, like firmware.cli.main.COMMANDS.
 ACTIONS: tuple[str, ...] = (
     "firmware.cli.keys_signing",
+    "firmware.cli.keys_curve",
 )
 
 

@@ -1,6 +1,6 @@
 """`lfr watchlist build|verify`: make a signed bundle at headquarters; check one without importing it.
 
-`import`, `status` and `wipe` need the store and are added with it.
+The van-side actions (`import`, `status`, `wipe`, `expire`) live in `watchlist_van` and are registered here.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import getpass
 import socket
 from pathlib import Path
 
+from firmware.cli import watchlist_van
 from firmware.cli.common import add_config_argument, add_json_argument, app_config, emit
 from firmware.hardware.clock import SystemClock
 from firmware.watchlist.bundle import build_bundle
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_argument(v)
     add_json_argument(v)
     v.set_defaults(func=_verify)
+    watchlist_van.register(wsub)
 
 
 def _summary_text(summary: dict[str, object]) -> str:

@@ -158,4 +158,5 @@ class FaceDetector:
         boxes = np.array([d.box for d in found], np.float32)
         merged = weighted_nms(boxes, np.array([d.score for d in found], np.float32),
                               np.stack([d.keypoints for d in found]), self.nms_iou)
-        return [Detection(tuple(float(v) for v in b), s, k.astype(np.float32)) for b, s, k in merged]
+        return [Detection((float(b[0]), float(b[1]), float(b[2]), float(b[3])), s, k.astype(np.float32))
+                for b, s, k in merged]

@@ -19,6 +19,9 @@ from firmware.embed.align import align_face
 from firmware.embed.embedder import FaceEmbedder
 from firmware.embed.quality import Quality, assess
 
+# Padding (fraction of the longer side) tried in turn on portrait photos; see `Recognizer.main_face`.
+PORTRAIT_PADS = (0.25, 0.75)
+
 
 @dataclass(frozen=True, slots=True)
 class Face:
@@ -69,9 +72,17 @@ class Recognizer:
     def embed(self, face: Face) -> np.ndarray:
         return self.embedder.embed(face.aligned)
 
-    def main_face(self, image_bgr: np.ndarray, pad: float = 0.25) -> list[Detection]:
-        """Faces of a portrait photo, the most central and confident first (LFW, watchlist photos)."""
-        dets = self.detect(image_bgr, pad)
+    def main_face(self, image_bgr: np.ndarray, pads: tuple[float, ...] = PORTRAIT_PADS) -> list[Detection]:
+        """Faces of a portrait photo, the most central and confident first (LFW, watchlist photos).
+
+        Tries each padding in turn until a face is found: BlazeFace misses a face that fills its input, and
+        watchlist photos are often cropped to the face (a crop to the face box needs about 0.5).
+        """
+        dets: list[Detection] = []
+        for pad in pads:
+            dets = self.detect(image_bgr, pad)
+            if dets:
+                break
         h, w = image_bgr.shape[:2]
         centre = np.array([w / 2.0, h / 2.0])
 

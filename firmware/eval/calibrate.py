@@ -43,9 +43,9 @@ def logistic_slope(genuine: np.ndarray, impostor: np.ndarray, iterations: int = 
 
 
 def fit(recognizer: Recognizer, images: Path, far: float = DEFAULT_FAR, threshold: float = 0.6,
-        seed: int = 1) -> tuple[ScoreCalibration, dict[str, Any]]:
+        seed: int = 1, cache_dir: Path | None = None) -> tuple[ScoreCalibration, dict[str, Any]]:
     paths = list(iter_images(images))
-    emb = embed_images(recognizer, paths)
+    emb = embed_images(recognizer, paths, cache_dir=cache_dir)
     labels = [p.parent.name for p in emb.paths]
     by_person: dict[str, list[int]] = {}
     for i, n in enumerate(labels):

@@ -7,6 +7,7 @@ the usual protocol fallback, and the count is reported beside every figure.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 
 from firmware.detect.detection import Detection
-from firmware.embed.recognizer import Recognizer
+from firmware.embed.recognizer import PORTRAIT_PADS, Recognizer
 from firmware.errors import DataError
 from firmware.progress import progress
 
@@ -39,15 +40,45 @@ def read_image(path: Path) -> np.ndarray:
     return img
 
 
-def embed_images(recognizer: Recognizer, paths: Sequence[Path], pad: float = 0.25) -> EmbeddedImages:
-    """Detect the main face of each photo, align, embed; fall back to mean keypoints where none is found."""
+def _cache_file(recognizer: Recognizer, cache_dir: Path, pads: tuple[float, ...]) -> Path:
+    """One cache file per pair of model files (by sha256 of their bytes) and padding."""
+    digest = hashlib.sha256()
+    for lm in (recognizer.detector.model, recognizer.embedder.model):
+        digest.update(lm.path.read_bytes())
+    return cache_dir / f"embeddings-{digest.hexdigest()[:16]}-pads{'-'.join(f'{p:g}' for p in pads)}.npz"
+
+
+def embed_images(recognizer: Recognizer, paths: Sequence[Path], pads: tuple[float, ...] = PORTRAIT_PADS,
+                 cache_dir: Path | None = None) -> EmbeddedImages:
+    """Detect the main face of each photo, align, embed; fall back to mean keypoints where none is found.
+
+    With `cache_dir`, results are kept per model pair and image (path, size, mtime), so evaluations that
+    share images (calibrate, verify, identify) embed each image once. A cache entry is used only when the
+    same model bytes made it; the fallback keypoints are recomputed from the images of this call.
+    """
     paths = list(dict.fromkeys(paths))
+    if cache_dir is not None:
+        cache = _cache_file(recognizer, cache_dir, pads)
+        stored: dict[str, np.ndarray] = dict(np.load(cache)) if cache.exists() else {}
+        keys = [f"{p.resolve()}|{p.stat().st_size}|{p.stat().st_mtime_ns}" for p in paths]
+        key_of = dict(zip(paths, keys, strict=True))
+        missing = [p for p in paths if key_of[p] not in stored]
+        if missing:
+            fresh = embed_images(recognizer, missing, pads)
+            for j, p in enumerate(fresh.paths):
+                stored[key_of[p]] = np.append(fresh.embeddings[j], np.float32(j in fresh.failed))
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp.npz")
+            np.savez(tmp, **stored)  # type: ignore[arg-type]
+            tmp.replace(cache)
+        rows = np.stack([stored[k] for k in keys])
+        return EmbeddedImages(paths, np.ascontiguousarray(rows[:, :-1]), set(np.nonzero(rows[:, -1])[0].tolist()))
     found: dict[int, np.ndarray] = {}
     sizes: dict[int, tuple[int, int]] = {}
     for i, path in enumerate(progress(paths, "detecting", len(paths))):
         img = read_image(path)
         sizes[i] = img.shape[:2]
-        dets = recognizer.main_face(img, pad)
+        dets = recognizer.main_face(img, pads)
         if dets:
             found[i] = dets[0].keypoints / np.array([img.shape[1], img.shape[0]], np.float32)
     if not found:
@@ -57,7 +88,8 @@ def embed_images(recognizer: Recognizer, paths: Sequence[Path], pad: float = 0.2
     for i, path in enumerate(progress(paths, "embedding", len(paths))):
         img = read_image(path)
         h, w = sizes[i]
-        kp = (found.get(i, mean_kp) * np.array([w, h], np.float32)).astype(np.float32)
+        rel = found[i] if i in found else mean_kp
+        kp = (rel * np.array([w, h], np.float32)).astype(np.float32)
         det = Detection((0.0, 0.0, float(w), float(h)), 1.0, kp)
         emb[i] = recognizer.embed(recognizer.face(img, det))
     return EmbeddedImages(paths, emb, set(range(len(paths))) - set(found))

@@ -39,12 +39,12 @@ def split(images: Path, seed: int = SEED) -> tuple[dict[str, Path], dict[str, li
 
 
 def run_identify(recognizer: Recognizer, images: Path, calibration: ScoreCalibration,
-                 seed: int = SEED) -> dict[str, Any]:
+                 seed: int = SEED, cache_dir: Path | None = None) -> dict[str, Any]:
     """Evaluate the open-set protocol; returns the figures `lfr eval identify --json` prints."""
     gallery, mated, non_mated = split(images, seed)
     paths = list(gallery.values()) + [p for ps in mated.values() for p in ps] + \
         [p for ps in non_mated.values() for p in ps]
-    emb = embed_images(recognizer, paths)
+    emb = embed_images(recognizer, paths, cache_dir=cache_dir)
     idx = emb.index()
     ids = list(gallery)
     g = np.stack([emb.embeddings[idx[gallery[n]]] for n in ids])

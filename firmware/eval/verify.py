@@ -50,10 +50,10 @@ def group_rates(pairs: list[Pair], cos: np.ndarray, threshold: float, attribute:
 
 def run_verify(recognizer: Recognizer, pairs: list[Pair], calibration: ScoreCalibration, *,
                by: tuple[str, ...] = (), labels_dir: Path | None = None,
-               plot: Path | None = None) -> dict[str, Any]:
+               plot: Path | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
     """Evaluate `pairs`; returns the figures `lfr eval verify --json` prints."""
     images = sorted({p.a for p in pairs} | {p.b for p in pairs})
-    emb = embed_images(recognizer, images)
+    emb = embed_images(recognizer, images, cache_dir=cache_dir)
     index = emb.index()
     cos = np.array([float(emb.embeddings[index[p.a]] @ emb.embeddings[index[p.b]]) for p in pairs])
     same = np.array([p.same for p in pairs])

@@ -6,22 +6,23 @@ acknowledges it; the link resends in `seq` order. Operator decisions come back t
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
 from firmware.errors import PolicyError, StorageError
-from firmware.hardware.clock import Clock, SystemClock
+from firmware.hardware.clock import Clock
+from firmware.link import outbox
+from firmware.link.messages import Alert
 from firmware.store import audit
 from firmware.store.db import transaction
 
 ALERT_SCHEMA = 1
-DECISIONS: tuple[str, ...] = ("confirmed", "false_alert", "not_stopped")
-# stats column counting each decision
-DECISION_COLUMN = {"confirmed": "confirmed", "false_alert": "false_alerts", "not_stopped": "not_stopped"}
+# The operator's outcomes, the same words as the link's `Decision.outcome`; each counts in one stats column.
+DECISION_COLUMN = {"confirmed_stopped": "confirmed", "confirmed_not_stopped": "not_stopped",
+                   "false_alert": "false_alerts"}
+DECISIONS: tuple[str, ...] = tuple(DECISION_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -45,53 +46,6 @@ class NewAlert:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
-@dataclass(frozen=True)
-class AlertHeader:
-    """The JSON header frame of an alert message on the link (schema-versioned; JPEGs travel as frames)."""
-
-    alert_id: str
-    seq: int
-    deployment_id: int
-    t_wall: float
-    camera: str
-    track_id: int
-    subject_id: str
-    name: str
-    score: float
-    category: str
-    reason: str
-    has_probe: bool
-    has_reference: bool
-    schema: int = ALERT_SCHEMA
-    type: str = "alert"
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> AlertHeader:
-        """Parse a header; refuses another schema version or unknown fields."""
-        data = json.loads(text)
-        if data.get("schema") != ALERT_SCHEMA or data.get("type") != "alert":
-            raise StorageError(f"alert header has schema {data.get('schema')!r} type {data.get('type')!r}; "
-                               f"expected schema {ALERT_SCHEMA} type 'alert'")
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    """One unacknowledged alert message, ready to send: header JSON plus the JPEG frames (None if purged)."""
-
-    alert_id: str
-    seq: int
-    header: str
-    probe_jpeg: bytes | None
-    reference_jpeg: bytes | None
-    created: float
-    attempts: int
-    last_sent: float | None
-
-
 def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str) -> int:
     """Write the alert, its outbox message, its audit row and the stats in ONE transaction; return its seq.
 
@@ -112,12 +66,11 @@ def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str) -> i
             [alert.id, seq, alert.deployment_id, alert.t_wall, alert.t_mono, alert.camera, alert.track_id,
              alert.subject_id, alert.score, alert.probe_jpeg, alert.reference_jpeg, alert.category,
              alert.reason])
-        header = AlertHeader(alert.id, seq, alert.deployment_id, alert.t_wall, alert.camera, alert.track_id,
-                             alert.subject_id, alert.name, alert.score, alert.category, alert.reason,
-                             alert.probe_jpeg is not None, alert.reference_jpeg is not None)
-        db.execute("INSERT INTO outbox (alert_id, seq, header, probe_jpeg, reference_jpeg, created) "
-                   "VALUES (?, ?, ?, ?, ?, ?)",
-                   [alert.id, seq, header.to_json(), alert.probe_jpeg, alert.reference_jpeg, alert.t_wall])
+        outbox.enqueue(db, Alert(alert_id=alert.id, seq=seq, t_wall=alert.t_wall, camera=alert.camera,
+                                 track_id=alert.track_id, subject_id=alert.subject_id, subject_name=alert.name,
+                                 category=alert.category, reason=alert.reason, score=alert.score,
+                                 probe_jpeg=alert.probe_jpeg or b"", reference_jpeg=alert.reference_jpeg or b""),
+                       created=alert.t_wall)
         db.execute("UPDATE stats SET alerts = alerts + 1, pending = pending + 1, updated = ? "
                    "WHERE deployment_id = ?", [alert.t_wall, alert.deployment_id])
         audit.append(db, time=alert.t_wall, actor=actor, action="alert",
@@ -129,7 +82,7 @@ def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str) -> i
 
 def record_decision(db: sqlite_utils.Database, alert_id: str, decision: str, *, clock: Clock, actor: str,
                     note: str = "") -> None:
-    """Record the operator's decision on a pending alert (confirmed, false_alert, not_stopped); audited.
+    """Record the operator's decision on a pending alert (one of DECISIONS); audited.
 
     A second decision on the same alert is refused: corrections are a new audited action, not an overwrite.
     """
@@ -152,35 +105,3 @@ def record_decision(db: sqlite_utils.Database, alert_id: str, decision: str, *, 
         audit.append(db, time=now, actor=actor, action="decision",
                      details={"alert_id": alert_id, "deployment_id": deployment_id, "decision": decision,
                               "note": note})
-
-
-def pending_outbox(db: sqlite_utils.Database, limit: int | None = None) -> list[OutboxItem]:
-    """Unacknowledged alert messages in capture order (`seq`), oldest first."""
-    sql = ("SELECT alert_id, seq, header, probe_jpeg, reference_jpeg, created, attempts, last_sent "
-           "FROM outbox ORDER BY seq")
-    params: list[Any] = []
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(int(limit))
-    return [OutboxItem(*row) for row in db.execute(sql, params)]
-
-
-def mark_sent(db: sqlite_utils.Database, alert_id: str, *, clock: Clock) -> None:
-    """Count one send attempt of an outbox message (for resend back-off and the health page)."""
-    with transaction(db):
-        db.execute("UPDATE outbox SET attempts = attempts + 1, last_sent = ? WHERE alert_id = ?",
-                   [clock.time(), alert_id])
-
-
-def ack(db: sqlite_utils.Database, alert_id: str, *, clock: Clock | None = None, actor: str = "link") -> bool:
-    """The laptop acknowledged the alert: drop its outbox message and audit the delivery.
-
-    Returns False (and audits nothing) when the message was already gone, e.g. a repeated ack.
-    """
-    now = (clock or SystemClock()).time()
-    with transaction(db):
-        cur = db.execute("DELETE FROM outbox WHERE alert_id = ?", [alert_id])
-        delivered = cur.rowcount > 0
-        if delivered:
-            audit.append(db, time=now, actor=actor, action="alert_delivered", details={"alert_id": alert_id})
-    return delivered

@@ -64,7 +64,8 @@ _V1_SCHEMA: tuple[str, ...] = (
         category TEXT NOT NULL,
         reason TEXT NOT NULL,
         state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'decided')),
-        decision TEXT CHECK (decision IS NULL OR decision IN ('confirmed', 'false_alert', 'not_stopped')),
+        decision TEXT CHECK (decision IS NULL
+                             OR decision IN ('confirmed_stopped', 'confirmed_not_stopped', 'false_alert')),
         decision_note TEXT,
         decided_at REAL,
         images_purged_at REAL
@@ -118,9 +119,38 @@ def _v1_schema(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+_V2_WATCHLISTS: tuple[str, ...] = (
+    # one row per imported bundle: what was loaded, signed by whom, and the per-entry report (ids and
+    # reasons only: names, images and embeddings live in watchlist_entries and are wiped with them)
+    """CREATE TABLE watchlists (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        deployment_id INTEGER NOT NULL REFERENCES deployments(id),
+        bundle_sha256 TEXT NOT NULL CHECK (length(bundle_sha256) = 64),
+        signer_fingerprint TEXT NOT NULL,
+        deployment_ref TEXT NOT NULL,
+        valid_from REAL NOT NULL,
+        valid_until REAL NOT NULL CHECK (valid_until > valid_from),
+        imported_at REAL NOT NULL,
+        accepted INTEGER NOT NULL CHECK (accepted > 0),
+        rejected INTEGER NOT NULL CHECK (rejected >= 0),
+        report TEXT NOT NULL,
+        wiped_at REAL,
+        wipe_reason TEXT
+    )""",
+    """CREATE INDEX watchlists_deployment ON watchlists (deployment_id)""",
+)
+
+
+def _v2_watchlists(db: sqlite_utils.Database) -> None:
+    """The `watchlists` table: one row per imported bundle (issue 5)."""
+    for statement in _V2_WATCHLISTS:
+        db.execute(statement)
+
+
 # Append only; a migration never changes once released. Index + 1 is the schema version it produces.
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1_schema,
+    _v2_watchlists,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -152,7 +152,10 @@ def wipe_watchlist(db: sqlite_utils.Database, deployment_id: int, *, clock: Cloc
         db.execute("UPDATE stats SET watchlist_size = MAX(watchlist_size, ?) WHERE deployment_id = ?",
                    [count, deployment_id])
         db.execute("DELETE FROM watchlist_entries WHERE deployment_id = ?", [deployment_id])
-        audit.append(db, time=clock.time(), actor=actor, action="watchlist_wipe",
+        now = clock.time()
+        db.execute("UPDATE watchlists SET wiped_at = ?, wipe_reason = ? WHERE deployment_id = ? "
+                   "AND wiped_at IS NULL", [now, reason, deployment_id])
+        audit.append(db, time=now, actor=actor, action="watchlist_wipe",
                      details={"deployment_id": deployment_id, "entries": int(count), "reason": reason,
                               "bundles": sorted((bundles or "").split(",")) if bundles else []})
     return int(count)

@@ -23,7 +23,7 @@ from firmware.store.deployments import get
 from firmware.store.stats import read_stats
 
 REPORT_SCHEMA = 1
-OUTCOMES: tuple[str, ...] = ("confirmed", "false_alert", "not_stopped", "pending")
+OUTCOMES: tuple[str, ...] = ("confirmed_stopped", "confirmed_not_stopped", "false_alert", "pending")
 FORMATS: tuple[str, ...] = ("json", "csv", "html")
 
 

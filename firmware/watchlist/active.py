@@ -39,7 +39,8 @@ def active_version(db: sqlite_utils.Database) -> str | None:
     return f"{row[2]}:{row[0]}:{row[1]}"
 
 
-def load_active(db: sqlite_utils.Database, calibration: ScoreCalibration) -> tuple[WatchlistIndex, dict[str, Subject]] | None:
+def load_active(db: sqlite_utils.Database,
+                calibration: ScoreCalibration) -> tuple[WatchlistIndex, dict[str, Subject]] | None:
     """The open deployment's watchlist as a search index plus each subject's alert details, read in one query."""
     rows = db.execute(f"SELECT subject_id, name, category, reason, reference_jpeg, embedding, bundle_sha256, id "
                       f"FROM watchlist_entries WHERE deployment_id IN {_OPEN} ORDER BY id").fetchall()

@@ -16,6 +16,7 @@ class Rejection(StrEnum):
     SEVERAL_FACES = "several faces"
     FACE_TOO_SMALL = "face too small"
     TOO_BLURRED = "too blurred"
+    HEAD_TURNED = "head turned"
     UNREADABLE_IMAGE = "unreadable image"
 
 
@@ -41,8 +42,8 @@ class EnrolResult:
 
 
 class Enroller(Protocol):
-    """Detect, quality-check, align and embed the one face of a reference photo (implemented by the lead
-    with the recognition core: BlazeFace, quality gates, alignment, MobileFaceNet)."""
+    """Detect, quality-check, align and embed the one face of a reference photo (the real one is
+    `firmware.watchlist.enroller.RecognizerEnroller`: BlazeFace, quality gates, alignment, MobileFaceNet)."""
 
     def enrol(self, image_bgr: np.ndarray) -> EnrolResult:
         """`image_bgr`: HxWx3 uint8, upright. Returns an embedding or the reason there is none."""

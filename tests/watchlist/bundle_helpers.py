@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from firmware.match.score import ScoreCalibration
 from firmware.watchlist.archive import MANIFEST_NAME, SIGNATURE_NAME, read_archive, write_archive
 from firmware.watchlist.limits import BundleLimits
 from firmware.watchlist.manifest import parse_instant
@@ -28,6 +29,8 @@ VALID_UNTIL = "2026-11-22T20:00:00Z"
 NOW = parse_instant("2026-11-22T08:00:00Z", "now")
 PEOPLE = 4
 CATEGORIES = ("warrant", "wanted", "court-order conditions", "missing/vulnerable")
+
+TEST_CALIBRATION = ScoreCalibration(slope=15.0, cosine_at_threshold=0.55, threshold=0.6, far=1e-6)
 
 Build = Callable[..., Path]
 """The `build` fixture: build_bundle with good defaults, keyword overrides; returns the bundle path."""

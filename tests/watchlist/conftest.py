@@ -4,14 +4,32 @@ an entries CSV, a fixed clock inside the window, and a good bundle to derive bad
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bundle_helpers import CATEGORIES, NOW, PEOPLE, VALID_FROM, VALID_UNTIL, Build, Keys, lfw_faces, write_csv
+import sqlite_utils
+from bundle_helpers import (
+    CATEGORIES,
+    NOW,
+    PEOPLE,
+    TEST_CALIBRATION,
+    VALID_FROM,
+    VALID_UNTIL,
+    Build,
+    Keys,
+    lfw_faces,
+    write_csv,
+)
 
+from firmware.config import AppConfig
 from firmware.hardware.clock import FakeClock
+from firmware.match.score import ScoreCalibration
+from firmware.store import deployments
+from firmware.store.db import open_db
 from firmware.watchlist.bundle import build_bundle
+from firmware.watchlist.enroller import RecognizerEnroller
 from firmware.watchlist.manifest import parse_instant
 from firmware.watchlist.signing import init_signing_keys, load_private_key, load_trusted_keys
 
@@ -72,3 +90,28 @@ def build(tmp_path: Path, images_dir: Path, entries_csv: Path, keys: Keys, clock
 @pytest.fixture()
 def good_bundle(build: Build) -> Path:
     return build()
+
+
+# -- the van side: real recognition models, a stand-in score calibration, a store with an open deployment --
+@pytest.fixture(scope="session")
+def enroller() -> RecognizerEnroller:
+    """The real enroller on the repository's models, loaded once for the session."""
+    return RecognizerEnroller.from_config(AppConfig())
+
+
+@pytest.fixture(scope="session")
+def calibration() -> ScoreCalibration:
+    """A looser stand-in than the fitted models/calibration.toml (threshold at cosine 0.55 instead of 0.78,
+    i.e. about FAR 1e-4 instead of 1e-6 per comparison), so that 20 people with two probe photos each give
+    enough matches to test the mechanics; the fitted figure is measured by scripts/watchlist_roundtrip.py."""
+    return TEST_CALIBRATION
+
+
+@pytest.fixture()
+def store(tmp_path: Path, clock: FakeClock) -> Iterator[sqlite_utils.Database]:
+    """A real sqlite file with deployment OP-2026-117 (the `build` fixture's reference) open."""
+    db = open_db(tmp_path / "lfr.sqlite3")
+    deployments.start(db, authority="OP-2026-117", officer="PC Test", location="High Street", threshold=0.6,
+                      clock=clock, actor="test")
+    yield db
+    db.close()

@@ -1,0 +1,254 @@
+"""The appliance's end of the link: a CURVE server that admits only paired laptop keys (ZAP, ironhouse).
+
+Channels (why these socket types):
+- alerts, port `alerts_port`, ROUTER: every viewer connection has a routing id, so the appliance knows who
+  acknowledged what and sends alerts only to the newest live viewer; ROUTER_MANDATORY turns a send to a
+  vanished viewer into an error instead of a silent drop. Carries alerts, acks, decisions and their acks,
+  heartbeats both ways, and health.
+- preview, port `preview_port`, PUB: the newest pixelated frame for every subscriber; the viewer's SUB is
+  conflated, so a slow laptop only ever sees the latest frame and alerts never queue behind previews.
+
+One worker thread owns the alerts socket and its own database connection; `publish_preview` may be called
+from any thread (the PUB socket is guarded by a lock).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import zmq
+from sqlite_utils import Database
+from zmq.auth.thread import ThreadAuthenticator
+
+from firmware.config import LinkConfig
+from firmware.errors import LfrError, LinkError
+from firmware.link import outbox, sockets
+from firmware.link.keys import AllowedKeys, KeyPair, fingerprint, load_keypair
+from firmware.link.messages import Decision, Health, Message, Preview, pack
+from firmware.link.protocol import ApplianceProtocol
+
+log = logging.getLogger(__name__)
+
+OUTBOX_CHECK_S = 0.1
+"""Seconds between outbox scans when nobody called `notify`."""
+
+
+class ApplianceLink:
+    """Sends outbox alerts until acknowledged, takes decisions back, heartbeats, health and preview.
+
+    `when_decision(decision)` runs on the link's thread for each new operator decision; it records the
+    decision (alert row, audit, stats) and returns, or raises an LfrError to refuse it (the viewer is told
+    why). It must be idempotent by `decision_id`: after a restart a repeated decision may arrive again.
+    """
+
+    def __init__(self, config: LinkConfig, db_path: Path | str, *,
+                 when_decision: Callable[[Decision], None],
+                 when_link: Callable[[bool], None] | None = None,
+                 keypair: KeyPair | None = None, allowed: AllowedKeys | None = None) -> None:
+        self.config = config
+        self.db_path = str(db_path)
+        self.when_decision = when_decision
+        self.when_link = when_link
+        self.protocol = ApplianceProtocol(sockets.timings(config))
+        keypair = keypair or load_keypair(config.secret_key)
+        self.allowed = allowed or AllowedKeys(config.allowed_keys)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._preview_lock = threading.Lock()
+        self._health: Health | None = None
+        self._last_scan = self._last_health = 0.0
+        self._unsendable: set[str] = set()  # outbox rows that cannot be decoded (logged once each)
+        self._closed = False
+        self._ctx = zmq.Context()
+        self._auth = ThreadAuthenticator(self._ctx, log=logging.getLogger(__name__ + ".zap"))
+        self._router = self._ctx.socket(zmq.ROUTER)
+        self._pub = self._ctx.socket(zmq.PUB)
+        try:
+            self._auth.start()
+            self._auth.configure_curve_callback(sockets.ZAP_DOMAIN.decode(),
+                                                credentials_provider=self.allowed)
+            self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            sockets.curve_server(self._router, keypair)
+            self._router.bind(sockets.endpoint(config.bind_address, config.alerts_port))
+            sockets.curve_server(self._pub, keypair)
+            self._pub.setsockopt(zmq.SNDHWM, 2)
+            self._pub.bind(sockets.endpoint(config.bind_address, config.preview_port))
+        except zmq.ZMQError as exc:
+            self._teardown()
+            raise LinkError(f"cannot listen on {config.bind_address} ports {config.alerts_port}/"
+                            f"{config.preview_port}: {exc}") from exc
+        self.alerts_port = sockets.bound_port(self._router)
+        self.preview_port = sockets.bound_port(self._pub)
+        log.info("link listening on %s ports %d (alerts) and %d (preview), appliance key %s",
+                 config.bind_address, self.alerts_port, self.preview_port, keypair.fingerprint)
+        self._thread = threading.Thread(target=self._run, name="appliance-link", daemon=True)
+        self._thread.start()
+
+    # -- called from other threads -------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """A new alert is in the outbox: send it now rather than at the next scan."""
+        self._wake.set()
+
+    def set_health(self, health: Health) -> None:
+        """The newest health state, sent to the viewer every `health_interval` seconds."""
+        self._health = health
+
+    def publish_preview(self, preview: Preview) -> None:
+        """Offer one preview frame (already pixelated); dropped when no viewer keeps up."""
+        with self._preview_lock:
+            if self._closed:
+                return
+            try:
+                self._pub.send(pack(preview.encode()), zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # a slow subscriber: previews may drop, the next frame replaces this one
+
+    @property
+    def is_link_up(self) -> bool:
+        return self.protocol.is_up(time.monotonic())
+
+    def close(self) -> None:
+        """Stop the worker and release the sockets; safe to call twice."""
+        if self._closed:
+            return
+        self._stop.set()
+        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            log.error("appliance link worker did not stop within 5 s")
+        with self._preview_lock:
+            self._closed = True
+            self._teardown()
+
+    def __enter__(self) -> ApplianceLink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _teardown(self) -> None:
+        self._router.close(linger=0)
+        self._pub.close(linger=0)
+        if self._auth.is_alive():
+            self._auth.stop()
+        self._ctx.term()
+
+    # -- the worker ------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        db = Database(self.db_path)
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._step(db, poller)
+                except sqlite3.OperationalError as exc:
+                    # e.g. "database is locked" for longer than the busy timeout: nothing is lost (an
+                    # unrecorded ack only means a resend, dropped by the viewer), so wait and go on.
+                    log.warning("outbox unavailable (%s); retrying", exc)
+                    self._stop.wait(0.5)
+        finally:
+            db.close()
+
+    def _step(self, db: Database, poller: zmq.Poller) -> None:
+        """One turn of the worker: receive, heartbeat, health, (re)send alerts, report link changes."""
+        ready = dict(poller.poll(sockets.POLL_MS))
+        now = time.monotonic()
+        acked = self._receive(db) if self._router in ready else 0
+        live, beat = self.protocol.heartbeat_due(now, time.time())
+        if beat is not None:
+            for peer in live:
+                self._send(peer, beat)
+        if self._health is not None and self.protocol.active is not None and \
+                now - self._last_health >= self.config.health_interval:
+            self._last_health = now
+            self._send(self.protocol.active, self._health)
+        if acked or self._wake.is_set() or now - self._last_scan >= OUTBOX_CHECK_S:
+            self._wake.clear()
+            self._last_scan = now
+            self._send_alerts(db, now)
+        change = self.protocol.link_change(now)
+        if change is not None:
+            log.info("link to the viewer is %s", "up" if change else "down")
+            if self.when_link is not None:
+                self.when_link(change)
+
+    def _receive(self, db: Database) -> int:
+        """Handle every waiting message; returns how many outbox rows acknowledgements removed."""
+        acked: list[str] = []
+        for _ in range(1000):
+            try:
+                parts = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            peer, frames = parts[0].bytes, [p.bytes for p in parts[1:]]
+            events = self.protocol.handle(peer, frames, time.monotonic())
+            if events.new_peer:
+                self._log_peer(parts[-1])
+            acked.extend(a.alert_id for a in events.acked)
+            for reply in events.replies:
+                self._send(peer, reply)
+            for decision in events.decisions:
+                self._decide(peer, decision)
+        return outbox.acknowledge(db, acked) if acked else 0
+
+    def _log_peer(self, frame: zmq.Frame) -> None:
+        try:
+            key = str(frame.get("User-Id")).encode()
+            log.info("viewer connected with laptop key %s", fingerprint(key))
+        except (zmq.ZMQError, ValueError) as exc:
+            log.info("viewer connected (key not known: %s)", exc)
+
+    def _decide(self, peer: bytes, decision: Decision) -> None:
+        try:
+            self.when_decision(decision)
+        except LfrError as exc:
+            log.warning("decision %s on alert %s refused: %s", decision.decision_id, decision.alert_id, exc)
+            self._send(peer, self.protocol.decision_done(decision, False, str(exc)))
+            return
+        except Exception:
+            log.exception("recording decision %s on alert %s failed; the viewer will send it again",
+                          decision.decision_id, decision.alert_id)
+            return
+        self._send(peer, self.protocol.decision_done(decision, True))
+
+    def _send_alerts(self, db: Database, now: float) -> None:
+        unsendable = self._unsendable
+        if not self.protocol.is_up(now) or self.protocol.active is None:
+            return
+        pending = [p for p in outbox.pending(db, self.config.window + len(unsendable))
+                   if p[0] not in unsendable]
+        sent: list[str] = []
+        for alert_id, prev_seq in self.protocol.due_alerts(pending, now):
+            alert = outbox.load(db, alert_id)
+            if alert is None:
+                unsendable.add(alert_id)
+                continue
+            if not self._send(self.protocol.active, alert.with_prev(prev_seq)):
+                break
+            self.protocol.sender.mark_sent(alert_id, now)
+            sent.append(alert_id)
+        outbox.mark_sent(db, sent, time.time())
+
+    def _send(self, peer: bytes | None, message: Message) -> bool:
+        """Send to one viewer connection; False when it is gone (forgotten) or not keeping up."""
+        if peer is None:
+            return False
+        try:
+            self._router.send_multipart([peer, *message.encode()], zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EHOSTUNREACH:
+                raise
+            self.protocol.peer_gone(peer)
+            return False
+        return True

@@ -1,0 +1,331 @@
+"""Every message on the van–laptop link: one frozen dataclass per type, each with a schema version.
+
+On the wire a message is a multipart ZeroMQ message: frame 0 is a UTF-8 JSON header holding `type`, `v`
+(the type's schema version) and every non-binary field; the following frames are the binary fields (JPEGs)
+in declaration order. Decoding trusts nothing: sizes, UTF-8, JSON, type, version, frame count, every field's
+presence, type and range are checked, and any failure raises `MessageError` whose `kind` names it. Nothing
+is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import struct
+import typing
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from firmware.errors import MessageError
+
+MAX_HEADER_BYTES = 16 * 1024
+"""Largest JSON header frame accepted, in bytes; real headers are well under 2 KiB."""
+MAX_JPEG_BYTES = 4 * 1024 * 1024
+"""Largest binary (JPEG) frame accepted, in bytes."""
+JPEG_MAGIC = b"\xff\xd8\xff"
+OUTCOMES = ("confirmed_stopped", "confirmed_not_stopped", "false_alert")
+"""What the operator can decide about an alert."""
+ROLES = ("appliance", "viewer")
+
+
+def _f(*, min: float | None = None, max: float | None = None, max_len: int = 200,
+       choices: tuple[str, ...] | None = None, is_uuid: bool = False,
+       default: Any = dataclasses.MISSING) -> Any:
+    """A message field with its limits, checked when the message is built or decoded."""
+    meta = {"min": min, "max": max, "max_len": max_len, "choices": choices, "uuid": is_uuid}
+    return field(default=default, metadata=meta)
+
+
+def _jpeg() -> Any:
+    """A binary field carried in its own frame: a JPEG image, or empty when the image was not kept."""
+    return field(metadata={"frame": True})
+
+
+class Message:
+    """Base of every link message: validates its fields on construction (so bad messages are never built)."""
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int]
+
+    def __post_init__(self) -> None:
+        hints = _hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            _check_field(f, getattr(self, f.name), hints[f.name])
+
+    def encode(self) -> list[bytes]:
+        """The multipart frames: JSON header, then one frame per binary field."""
+        header: dict[str, Any] = {"type": self.TYPE, "v": self.VERSION}
+        frames: list[bytes] = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.metadata.get("frame"):
+                frames.append(bytes(value))
+            else:
+                header[f.name] = value
+        raw = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        if len(raw) > MAX_HEADER_BYTES:
+            raise MessageError("oversize",
+                               f"{self.TYPE} header is {len(raw)} bytes, limit {MAX_HEADER_BYTES}")
+        return [raw, *frames]
+
+
+@dataclass(frozen=True)
+class Alert(Message):
+    """A watchlist match for the operator to decide; `seq` is the appliance's capture order (from 1).
+
+    `prev_seq` is set by the sender at send time: the seq of the next lower alert still unacknowledged in the
+    outbox (None when there is none), so the viewer knows whether it may show this alert yet.
+    """
+
+    TYPE: ClassVar[str] = "alert"
+    VERSION: ClassVar[int] = 1
+    alert_id: str = _f(is_uuid=True)
+    seq: int = _f(min=1)
+    t_wall: float = _f(min=0)
+    camera: str = _f(max_len=64)
+    track_id: int = _f(min=0)
+    subject_id: str = _f(max_len=64)
+    subject_name: str = _f(max_len=200)
+    category: str = _f(max_len=64)
+    reason: str = _f(max_len=500)
+    score: float = _f(min=0.0, max=1.0)
+    probe_jpeg: bytes = _jpeg()
+    reference_jpeg: bytes = _jpeg()
+    prev_seq: int | None = _f(min=1, default=None)
+
+    def with_prev(self, prev_seq: int | None) -> Alert:
+        """This alert as sent now: carrying the seq of the next lower alert still unacknowledged."""
+        return dataclasses.replace(self, prev_seq=prev_seq)
+
+
+@dataclass(frozen=True)
+class Ack(Message):
+    """The viewer holds alert `alert_id`: the appliance may drop it from the outbox."""
+
+    TYPE: ClassVar[str] = "ack"
+    VERSION: ClassVar[int] = 1
+    alert_id: str = _f(is_uuid=True)
+    seq: int = _f(min=1)
+
+
+@dataclass(frozen=True)
+class Decision(Message):
+    """The operator's decision on an alert; resent by the viewer until a DecisionAck comes back."""
+
+    TYPE: ClassVar[str] = "decision"
+    VERSION: ClassVar[int] = 1
+    decision_id: str = _f(is_uuid=True)
+    alert_id: str = _f(is_uuid=True)
+    outcome: str = _f(choices=OUTCOMES)
+    note: str = _f(max_len=1000)
+    t_wall: float = _f(min=0)
+
+
+@dataclass(frozen=True)
+class DecisionAck(Message):
+    """The appliance recorded (accepted) or refused a decision; `reason` says why when refused."""
+
+    TYPE: ClassVar[str] = "decision_ack"
+    VERSION: ClassVar[int] = 1
+    decision_id: str = _f(is_uuid=True)
+    alert_id: str = _f(is_uuid=True)
+    accepted: bool = _f()
+    reason: str = _f(max_len=500)
+
+
+@dataclass(frozen=True)
+class Heartbeat(Message):
+    """Sent both ways every heartbeat interval; silence for the link timeout means the link is down."""
+
+    TYPE: ClassVar[str] = "heartbeat"
+    VERSION: ClassVar[int] = 1
+    role: str = _f(choices=ROLES)
+    t_wall: float = _f(min=0)
+
+
+@dataclass(frozen=True)
+class Health(Message):
+    """The appliance's state for the viewer's status bar, sent every few seconds."""
+
+    TYPE: ClassVar[str] = "health"
+    VERSION: ClassVar[int] = 1
+    t_wall: float = _f(min=0)
+    cameras_fps: dict[str, float] = _f(min=0, max_len=16)
+    accelerator: str = _f(max_len=64)
+    temperature_c: float | None = _f(min=-60, max=200)
+    disk_free_mb: float | None = _f(min=0)
+    watchlist_size: int = _f(min=0)
+    watchlist_expires: float | None = _f(min=0)
+    deployment: str | None = _f(max_len=200)
+
+
+@dataclass(frozen=True)
+class Preview(Message):
+    """One pixelated live preview frame (unmatched faces blurred on the device); newest wins, may drop."""
+
+    TYPE: ClassVar[str] = "preview"
+    VERSION: ClassVar[int] = 1
+    camera: str = _f(max_len=64)
+    t_wall: float = _f(min=0)
+    width: int = _f(min=1, max=8192)
+    height: int = _f(min=1, max=8192)
+    jpeg: bytes = _jpeg()
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.TYPE: cls for cls in (Alert, Ack, Decision, DecisionAck, Heartbeat, Health, Preview)}
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_scalar(name: str, value: Any, hint: Any, meta: typing.Mapping[str, Any]) -> None:
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise MessageError("bad_field", f"{name} must be true or false, got {type(value).__name__}")
+        return
+    if hint is str:
+        if not isinstance(value, str):
+            raise MessageError("bad_field", f"{name} must be text, got {type(value).__name__}")
+        if len(value) > meta.get("max_len", 200):
+            raise MessageError("bad_field", f"{name} is {len(value)} characters, limit {meta['max_len']}")
+        if meta.get("choices") and value not in meta["choices"]:
+            raise MessageError("bad_field", f"{name} {value!r} is not one of {', '.join(meta['choices'])}")
+        if meta.get("uuid"):
+            try:
+                if str(uuid.UUID(value)) != value:
+                    raise ValueError(value)
+            except ValueError:
+                raise MessageError("bad_field", f"{name} {value[:40]!r} is not a canonical UUID") from None
+        return
+    if hint is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise MessageError("bad_field", f"{name} must be an integer, got {type(value).__name__}")
+    if hint is float and not (_is_number(value) and math.isfinite(value)):
+        raise MessageError("bad_field", f"{name} must be a finite number, got {type(value).__name__}")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise MessageError("bad_field", f"{name} {value!r} is below {meta['min']}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise MessageError("bad_field", f"{name} {value!r} is above {meta['max']}")
+
+
+def _check_field(f: dataclasses.Field, value: Any, hint: Any) -> None:
+    meta = f.metadata
+    if meta.get("frame"):
+        if not isinstance(value, (bytes, bytearray)):
+            raise MessageError("bad_field", f"{f.name} must be bytes, got {type(value).__name__}")
+        if len(value) > MAX_JPEG_BYTES:
+            raise MessageError("oversize", f"{f.name} is {len(value)} bytes, limit {MAX_JPEG_BYTES}")
+        # Empty means "image not kept" (purged after the retention period, or not stored on a full disk).
+        if value and not bytes(value[:3]) == JPEG_MAGIC:
+            raise MessageError("bad_jpeg", f"{f.name} is not a JPEG image")
+        return
+    args = typing.get_args(hint)
+    if type(None) in args:
+        if value is None:
+            return
+        hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is dict:
+        if not isinstance(value, dict):
+            raise MessageError("bad_field", f"{f.name} must be an object, got {type(value).__name__}")
+        if len(value) > meta.get("max_len", 200):
+            raise MessageError("bad_field", f"{f.name} has {len(value)} entries, limit {meta['max_len']}")
+        key_hint, value_hint = typing.get_args(hint)
+        for k, v in value.items():
+            _check_scalar(f"{f.name} key", k, key_hint, {"max_len": 64})
+            _check_scalar(f"{f.name}[{k}]", v, value_hint, meta)
+        return
+    _check_scalar(f.name, value, hint, meta)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def decode(frames: Sequence[bytes]) -> Message:
+    """Parse multipart frames into their message; raises MessageError (with a `kind`) on anything amiss."""
+    if not frames:
+        raise MessageError("frame_count", "empty message")
+    head = bytes(frames[0])
+    if len(head) > MAX_HEADER_BYTES:
+        raise MessageError("oversize", f"header is {len(head)} bytes, limit {MAX_HEADER_BYTES}")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MessageError("bad_utf8", f"header is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        header = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise MessageError("bad_json", f"header is not valid JSON: {str(exc)[:80]}") from None
+    if not isinstance(header, dict):
+        raise MessageError("bad_json", f"header is a JSON {type(header).__name__}, not an object")
+    kind = header.pop("type", None)
+    cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise MessageError("unknown_type", f"message type {str(kind)[:40]!r} is unknown")
+    version = header.pop("v", None)
+    if version != cls.VERSION or isinstance(version, bool):
+        raise MessageError("unknown_version", f"{kind} version {str(version)[:20]!r} is not {cls.VERSION}")
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    binary = [f for f in fields if f.metadata.get("frame")]
+    if len(frames) != 1 + len(binary):
+        raise MessageError("frame_count", f"{kind} needs {1 + len(binary)} frames, got {len(frames)}")
+    kwargs: dict[str, Any] = {}
+    for f, frame in zip(binary, frames[1:], strict=True):
+        kwargs[f.name] = bytes(frame)
+    for f in fields:
+        if f.metadata.get("frame"):
+            continue
+        if f.name not in header:
+            raise MessageError("missing_field", f"{kind} lacks field {f.name}")
+        kwargs[f.name] = header.pop(f.name)
+    if header:
+        raise MessageError("unknown_field", f"{kind} has unknown field {sorted(header)[0][:40]!r}")
+    return cls(**kwargs)
+
+
+_COUNT = struct.Struct(">B")
+_LENGTH = struct.Struct(">I")
+_MAX_PACKED_FRAMES = 4
+
+
+def pack(frames: Sequence[bytes]) -> bytes:
+    """Frames as one length-prefixed blob, for the conflated preview stream (CONFLATE drops multipart)."""
+    parts = [_COUNT.pack(len(frames))]
+    for frame in frames:
+        parts.append(_LENGTH.pack(len(frame)))
+        parts.append(bytes(frame))
+    return b"".join(parts)
+
+
+def unpack(blob: bytes) -> list[bytes]:
+    """Inverse of `pack`, strict: the counts and lengths must describe the blob exactly."""
+    if len(blob) < 1:
+        raise MessageError("frame_count", "empty packed message")
+    (count,) = _COUNT.unpack_from(blob, 0)
+    if not 1 <= count <= _MAX_PACKED_FRAMES:
+        raise MessageError("frame_count", f"packed message claims {count} frames")
+    offset, frames = 1, []
+    for _ in range(count):
+        if offset + 4 > len(blob):
+            raise MessageError("frame_count", "packed message is truncated")
+        (length,) = _LENGTH.unpack_from(blob, offset)
+        offset += 4
+        if length > MAX_JPEG_BYTES or offset + length > len(blob):
+            raise MessageError("oversize", f"packed frame of {length} bytes does not fit")
+        frames.append(blob[offset:offset + length])
+        offset += length
+    if offset != len(blob):
+        raise MessageError("frame_count", f"{len(blob) - offset} stray bytes after the packed frames")
+    return frames

@@ -1,0 +1,96 @@
+"""The outbox: alerts written before they are sent, deleted when the laptop acknowledges them.
+
+The store's migrations create the table (this module only reads and writes it; `store.alerts.record_alert`
+enqueues in the alert's own transaction):
+`outbox(alert_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, header TEXT NOT NULL, probe_jpeg BLOB,
+reference_jpeg BLOB, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_sent REAL)`.
+`header` is the alert's JSON header frame; `created` and `last_sent` are wall-clock seconds (Unix time).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable
+
+from sqlite_utils import Database
+
+from firmware.errors import MessageError, StorageError
+from firmware.link.messages import Alert, decode
+from firmware.store import audit
+from firmware.store.db import transaction
+
+log = logging.getLogger(__name__)
+
+TABLE = "outbox"
+
+
+def enqueue(db: Database, alert: Alert, created: float) -> None:
+    """Add `alert` to the outbox WITHOUT committing, inside the transaction that creates the alert
+    (`with db.atomic(): ...`), so an alert exists in both places or in neither; refused outside one."""
+    if not db.conn.in_transaction:
+        raise StorageError(f"alert {alert.alert_id} must go to the outbox in the transaction that creates it "
+                           "(open one with `with db.atomic():` first)")
+    header, probe, reference = alert.encode()
+    try:
+        db.execute(f"INSERT INTO {TABLE} (alert_id, seq, header, probe_jpeg, reference_jpeg, created) "
+                   "VALUES (?, ?, ?, ?, ?, ?)",
+                   [alert.alert_id, alert.seq, header.decode("utf-8"), probe, reference, created])
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot add alert {alert.alert_id} (seq {alert.seq}) to the outbox: {exc}"
+                           ) from exc
+
+
+def pending(db: Database, limit: int) -> list[tuple[str, int]]:
+    """(alert_id, seq) of the `limit` unacknowledged alerts with the lowest seq, in seq order."""
+    rows = db.execute(f"SELECT alert_id, seq FROM {TABLE} ORDER BY seq LIMIT ?", [limit]).fetchall()
+    return [(str(alert_id), int(seq)) for alert_id, seq in rows]
+
+
+def load(db: Database, alert_id: str) -> Alert | None:
+    """The outbox alert `alert_id` as a message; None when it is gone (acknowledged) or corrupt (logged)."""
+    row = db.execute(f"SELECT header, probe_jpeg, reference_jpeg FROM {TABLE} WHERE alert_id = ?",
+                     [alert_id]).fetchone()
+    if row is None:
+        return None
+    header, probe, reference = row
+    try:
+        alert = decode([str(header).encode("utf-8"), bytes(probe or b""), bytes(reference or b"")])
+    except MessageError as exc:
+        log.error("outbox row %s cannot be sent and stays for inspection: %s", alert_id, exc)
+        return None
+    return alert if isinstance(alert, Alert) else None
+
+
+def mark_sent(db: Database, alert_ids: Iterable[str], when: float) -> None:
+    """Count one more send attempt for each alert, at wall-clock time `when`."""
+    ids = list(alert_ids)
+    if not ids:
+        return
+    with db.atomic():
+        db.conn.executemany(f"UPDATE {TABLE} SET attempts = attempts + 1, last_sent = ? WHERE alert_id = ?",
+                            [(when, i) for i in ids])
+
+
+def acknowledge(db: Database, alert_ids: Iterable[str], when: float | None = None) -> int:
+    """Delete acknowledged alerts and audit each delivery, in one transaction; returns how many went.
+
+    A repeated ack deletes and audits nothing. `when` is wall-clock seconds (default now).
+    """
+    ids = list(dict.fromkeys(alert_ids))
+    if not ids:
+        return 0
+    now = time.time() if when is None else when
+    delivered = 0
+    with transaction(db):
+        for alert_id in ids:
+            if db.execute(f"DELETE FROM {TABLE} WHERE alert_id = ?", [alert_id]).rowcount > 0:
+                delivered += 1
+                audit.append(db, time=now, actor="link", action="alert_delivered", details={"alert_id": alert_id})
+    return delivered
+
+
+def count(db: Database) -> int:
+    """Alerts still waiting for the laptop's acknowledgement."""
+    return int(db.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])

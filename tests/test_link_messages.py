@@ -1,0 +1,132 @@
+"""Link messages: every type survives a round trip, and malformed frames are refused with the right kind."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from link_fixtures import make_alert, tiny_jpeg
+
+from firmware.errors import LinkError, MessageError
+from firmware.link.messages import (
+    MAX_HEADER_BYTES,
+    MAX_JPEG_BYTES,
+    MESSAGE_TYPES,
+    Ack,
+    Alert,
+    Decision,
+    DecisionAck,
+    Health,
+    Heartbeat,
+    Preview,
+    decode,
+    pack,
+    unpack,
+)
+
+ID = str(uuid.uuid4())
+
+
+def samples() -> list:
+    return [
+        make_alert(7).with_prev(6),
+        make_alert(1),
+        Ack(alert_id=ID, seq=3),
+        Decision(decision_id=str(uuid.uuid4()), alert_id=ID, outcome="false_alert", note="wrong person, ü",
+                 t_wall=1.7e9),
+        DecisionAck(decision_id=str(uuid.uuid4()), alert_id=ID, accepted=False, reason="unknown alert"),
+        Heartbeat(role="viewer", t_wall=1.7e9),
+        Health(t_wall=1.7e9, cameras_fps={"cam0": 14.5, "cam1": 0}, accelerator="edgetpu", temperature_c=61.0,
+               disk_free_mb=1024.5, watchlist_size=120, watchlist_expires=None, deployment="D-2026-11"),
+        Preview(camera="cam0", t_wall=1.7e9, width=640, height=360, jpeg=tiny_jpeg(5)),
+    ]
+
+
+@pytest.mark.parametrize("message", samples(), ids=lambda m: m.TYPE)
+def test_round_trip(message) -> None:
+    frames = message.encode()
+    assert all(isinstance(f, bytes) for f in frames)
+    assert decode(frames) == message
+    assert decode(unpack(pack(frames))) == message
+
+
+def test_every_type_has_a_sample_and_a_version() -> None:
+    assert {m.TYPE for m in samples()} == set(MESSAGE_TYPES)
+    assert all(cls.VERSION >= 1 for cls in MESSAGE_TYPES.values())
+
+
+def test_alert_carries_jpegs_as_frames_not_json() -> None:
+    alert = make_alert(3)
+    header, probe, reference = alert.encode()
+    fields = json.loads(header)
+    assert fields["type"] == "alert" and fields["v"] == 1
+    assert "probe_jpeg" not in fields and "reference_jpeg" not in fields
+    assert probe == alert.probe_jpeg and reference == alert.reference_jpeg
+    assert set(fields) - {"type", "v"} == {"alert_id", "seq", "t_wall", "camera", "track_id", "subject_id",
+                                             "subject_name", "category", "reason", "score", "prev_seq"}
+
+
+def _header(message) -> dict:
+    return json.loads(message.encode()[0])
+
+
+def _frames(header: dict, *binary: bytes) -> list[bytes]:
+    return [json.dumps(header).encode(), *binary]
+
+
+ALERT = make_alert(2)
+JPEGS = (ALERT.probe_jpeg, ALERT.reference_jpeg)
+BAD = {
+    "empty": ([], "frame_count"),
+    "not utf-8": ([b"\xff\xfe{}"], "bad_utf8"),
+    "not json": ([b"{type: alert"], "bad_json"),
+    "json list": ([b"[1, 2]"], "bad_json"),
+    "NaN": ([json.dumps({**_header(ALERT), "score": float("nan")}).encode(), *JPEGS], "bad_json"),
+    "deep nesting": ([b"[" * 5000 + b"]" * 5000], "bad_json"),
+    "oversize header": ([b" " * (MAX_HEADER_BYTES + 1)], "oversize"),
+    "unknown type": (_frames({"type": "exec", "v": 1}), "unknown_type"),
+    "type not text": (_frames({"type": ["alert"], "v": 1}), "unknown_type"),
+    "version 2": (_frames({**_header(ALERT), "v": 2}, *JPEGS), "unknown_version"),
+    "version missing": (_frames({k: v for k, v in _header(ALERT).items() if k != "v"}, *JPEGS),
+                        "unknown_version"),
+    "version true": (_frames({**_header(Ack(alert_id=ID, seq=1)), "v": True}), "unknown_version"),
+    "one jpeg short": (_frames(_header(ALERT), JPEGS[0]), "frame_count"),
+    "extra frame": (_frames(_header(Ack(alert_id=ID, seq=1)), b"x"), "frame_count"),
+    "missing field": (_frames({k: v for k, v in _header(ALERT).items() if k != "score"}, *JPEGS),
+                      "missing_field"),
+    "unknown field": (_frames({**_header(ALERT), "shell": "rm"}, *JPEGS), "unknown_field"),
+    "seq as text": (_frames({**_header(ALERT), "seq": "2"}, *JPEGS), "bad_field"),
+    "seq as bool": (_frames({**_header(ALERT), "seq": True}, *JPEGS), "bad_field"),
+    "seq zero": (_frames({**_header(ALERT), "seq": 0}, *JPEGS), "bad_field"),
+    "score above 1": (_frames({**_header(ALERT), "score": 1.5}, *JPEGS), "bad_field"),
+    "id not uuid": (_frames({**_header(ALERT), "alert_id": "1; DROP TABLE"}, *JPEGS), "bad_field"),
+    "name too long": (_frames({**_header(ALERT), "subject_name": "x" * 201}, *JPEGS), "bad_field"),
+    "unknown outcome": (_frames({**_header(samples()[3]), "outcome": "arrest"}), "bad_field"),
+    "health fps text": (_frames({**_header(samples()[6]), "cameras_fps": {"cam0": "fast"}}), "bad_field"),
+    "not a jpeg": (_frames(_header(ALERT), b"GIF89a....", JPEGS[1]), "bad_jpeg"),
+    "oversize jpeg": (_frames(_header(ALERT), b"\xff\xd8\xff" + bytes(MAX_JPEG_BYTES), JPEGS[1]), "oversize"),
+}
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_malformed_frames_are_refused_with_their_kind(name: str) -> None:
+    frames, kind = BAD[name]
+    with pytest.raises(MessageError) as caught:
+        decode(frames)
+    assert caught.value.kind == kind
+    assert isinstance(caught.value, LinkError)
+
+
+def test_invalid_messages_cannot_be_built() -> None:
+    with pytest.raises(MessageError, match="score"):
+        Alert(**{**ALERT.__dict__, "score": -0.1})
+    with pytest.raises(MessageError, match="role"):
+        Heartbeat(role="attacker", t_wall=0)
+
+
+@pytest.mark.parametrize("blob", [b"", b"\x00", b"\x05" + b"\x00" * 8, b"\x01\x00\x00\x00\x09abc",
+                                  pack([b"a"]) + b"junk"])
+def test_packed_preview_must_describe_itself_exactly(blob: bytes) -> None:
+    with pytest.raises(MessageError):
+        unpack(blob)

@@ -1,0 +1,104 @@
+"""`lfr watchlist import|status|wipe|expire` and `lfr bench enrol` end to end through `main`, on a real
+sqlite file, the repository's models and their fitted score calibration."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from firmware.cli.main import main
+from firmware.watchlist.manifest import format_instant
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture()
+def van(tmp_path: Path, keys: object, images_dir: Path, entries_csv: Path) -> dict[str, str]:
+    """A config naming a tmp state dir and the trusted keys; a bundle built for deployment OP-CLI valid from
+    an hour ago to eight hours ahead."""
+    config = tmp_path / "appliance.toml"
+    config.write_text(f'[paths]\nstate_dir = "{tmp_path / "state"}"\n'
+                      f'[watchlist]\ntrusted_keys_dir = "{keys.trusted_dir}"\n')  # type: ignore[attr-defined]
+    now = time.time()
+    stick = tmp_path / "stick"
+    assert main(["watchlist", "build", "--images", str(images_dir), "--entries", str(entries_csv),
+                 "--deployment", "OP-CLI", "--valid-from", format_instant(now - 3600),
+                 "--valid-until", format_instant(now + 8 * 3600), "--key", str(keys.private_path),  # type: ignore[attr-defined]
+                 "--out", str(stick / "day.lfrw"), "--config", str(config)]) == 0
+    return {"config": str(config), "stick": str(stick)}
+
+
+def test_import_status_expire_wipe(van: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = ("--config", van["config"])
+    code, _, err = run(capsys, "watchlist", "import", van["stick"], *cfg)
+    assert code == 2 and "no open deployment" in err
+    assert run(capsys, "deployment", "start", "--authority", "op-cli ", "--officer", "PC A", "--location",
+               "Market Sq", *cfg)[0] == 0
+
+    code, out, _ = run(capsys, "watchlist", "import", van["stick"], *cfg, "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["imported"] is True and len(doc["entries"]) == 4
+    accepted = sum(e["accepted"] for e in doc["entries"])
+    assert accepted >= 3 and doc["watchlist"]["accepted"] == accepted
+    assert all(e["reason"] for e in doc["entries"] if not e["accepted"])
+
+    code, out, _ = run(capsys, "watchlist", "status", *cfg)
+    assert code == 0 and "loaded" in out and f"entries: {accepted} accepted, {4 - accepted} rejected" in out
+    assert doc["watchlist"]["bundle_sha256"] in out and doc["watchlist"]["signer_fingerprint"] in out
+    assert "duplicate subjects: 0" in out
+
+    code, out, _ = run(capsys, "watchlist", "expire", *cfg, "--json")
+    assert code == 0 and json.loads(out)["expired"] is False
+
+    code, out, _ = run(capsys, "watchlist", "wipe", *cfg, "--json")
+    assert code == 0 and json.loads(out)["entries_wiped"] == accepted
+    code, out, _ = run(capsys, "watchlist", "status", *cfg, "--json")
+    status = json.loads(out)
+    assert status["loaded"] is False and status["active_version"] is None
+    assert status["watchlist"]["wipe_reason"] == "wiped by operator"
+
+    code, out, _ = run(capsys, "audit", "verify", *cfg)
+    assert code == 0
+
+
+def test_import_text_report_and_refusals(van: dict[str, str], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = ("--config", van["config"])
+    assert run(capsys, "deployment", "start", "--authority", "OP-CLI", "--officer", "PC A", "--location",
+               "Market Sq", *cfg)[0] == 0
+    code, out, _ = run(capsys, "watchlist", "import", str(Path(van["stick"]) / "day.lfrw"), *cfg)
+    assert code == 0 and "W-000" in out and "accepted" in out and "signer fingerprint:" in out
+    shutil.copy(Path(van["stick"]) / "day.lfrw", Path(van["stick"]) / "second.lfrw")
+    code, out, err = run(capsys, "watchlist", "import", van["stick"], *cfg, "--json")
+    assert code == 2 and json.loads(out) == {"imported": False, "code": "several_bundles",
+                                             "error": err.removeprefix("lfr: error: ").strip()}
+    code, out, _ = run(capsys, "watchlist", "status", *cfg, "--json")
+    assert json.loads(out)["loaded"] is True
+
+
+def test_expire_without_a_deployment_is_quiet(van: dict[str, str],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "watchlist", "expire", "--config", van["config"])
+    assert code == 0 and "no active watchlist" in out
+
+
+def test_bench_enrol(images_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    people = tmp_path / "people"
+    for img in images_dir.iterdir():
+        (people / img.stem).mkdir(parents=True)
+        shutil.copy(img, people / img.stem / img.name)
+    code, out, _ = run(capsys, "bench", "enrol", "--images", str(people), "--count", "3", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["images"] == 3 and doc["images_per_second"] > 0
+    assert doc["accepted"] + sum(doc["rejections"].values()) == 3
+    code, _, err = run(capsys, "bench", "enrol", "--images", str(people), "--count", "50")
+    assert code == 2 and "fewer than the 50 asked for" in err
