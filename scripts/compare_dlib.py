@@ -33,6 +33,7 @@ from firmware.bench.memory import RssSampler
 from firmware.bench.scene import compose, read_background
 from firmware.bench.stages import TILES_1080P, synthetic_watchlist
 from firmware.bench.timing import Samples, ratio, timed
+from firmware.cli.bench_stages import default_data
 from firmware.config import load_config
 from firmware.detect.detection import Detection
 from firmware.embed.recognizer import PORTRAIT_PADS, Face, Recognizer
@@ -260,7 +261,8 @@ def plot_roc(r: dict[str, Any], out: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=Path("../shared/data"), help="shared data folder")
+    ap.add_argument("--data", type=Path, default=default_data(),
+                    help="shared data folder (default: $LFR_TEST_DATA or ../shared/data beside the repository)")
     ap.add_argument("--pairs-limit", type=int, help="about this many pairs (all folds), quick run")
     ap.add_argument("--frames", type=int, default=20, help="timed 1080p frames for ours (default 20)")
     ap.add_argument("--peer-frames", type=int, default=3, help="timed 1080p frames for the peer (default 3)")
