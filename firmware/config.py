@@ -134,6 +134,44 @@ class CameraConfig:
             raise ConfigError(f"camera {self.name!r}: YUV420 lores width and height must be even")
 
 
+# -- live pipeline (firmware/pipeline, firmware/decide) ----------------------------------------------------
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The per-camera loop, the decision rule (docs/pipeline.md) and the camera-to-hub channel."""
+
+    tiles_cols: int = opt(1, "detection tiles across a full-resolution frame without lores (1 = whole frame)",
+                          min=1, max=4)
+    tiles_rows: int = opt(1, "detection tiles down a full-resolution frame without lores", min=1, max=4)
+    tile_min_width: int = opt(1280, "frames at least this wide, in pixels, are tiled; smaller ones are not",
+                              min=64, max=8192)
+    max_shots: int = opt(3, "best faces kept and fused per track", min=1, max=10)
+    min_shots: int = opt(2, "faces a track needs before an ordinary alert", min=1, max=10)
+    single_shot_score: float = opt(0.9, "0..1 score at which one face alone may alert (far above the "
+                                        "threshold)", min=0.5, max=1.0)
+    shot_gap_frames: int = opt(2, "frames between the first faces embedded for a track", min=1, max=100)
+    cooldown_s: float = opt(60.0, "seconds before the same watchlist subject may alert again", min=0.0,
+                            max=3600.0)
+    probe_margin: float = opt(0.4, "margin around the face box in the alert's probe crop, in face widths",
+                              min=0.0, max=2.0)
+    preview_fps: float = opt(2.0, "preview frames per second sent to the hub (0 = none)", min=0.0, max=30.0)
+    preview_width: int = opt(640, "preview frame width in pixels (downscaled)", min=64, max=1920)
+    pixel_blocks: int = opt(6, "blocks across a pixelated face in the preview", min=2, max=16)
+    preview_min_score: float = opt(0.3, "detector score from which a face is pixelated in the preview, "
+                                        "even if too unsure to track (0..1, at most detect.min_score)",
+                                   min=0.05, max=0.99)
+    stats_flush_s: float = opt(10.0, "seconds between flushes of counters to the stats table", min=0.5,
+                               max=600.0)
+    watchlist_poll_s: float = opt(1.0, "seconds between checks for a new active watchlist", min=0.1,
+                                  max=60.0)
+    hub_socket: str = opt("/run/lfr/hub.sock", "Unix socket the camera processes send to the hub on")
+
+    def __post_init__(self) -> None:
+        if self.min_shots > self.max_shots:
+            raise ConfigError(f"pipeline.min_shots ({self.min_shots}) is above pipeline.max_shots "
+                              f"({self.max_shots})")
+# -- end live pipeline --
+
+
 @dataclass(frozen=True)
 class LinkConfig:
     bind_address: str = opt("0.0.0.0", "appliance: address the CURVE-encrypted link listens on (van LAN)")
@@ -165,6 +203,7 @@ class AppConfig:
     link: LinkConfig = field(default_factory=LinkConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     cameras: tuple[CameraConfig, ...] = opt((CameraConfig(),), "cameras ([[cameras]]), one process each")
 
     def __post_init__(self) -> None:

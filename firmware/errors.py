@@ -57,3 +57,7 @@ class MessageError(LinkError, ValueError):
     def __init__(self, kind: str, detail: str) -> None:
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
+
+
+class ChannelError(LfrError, ValueError):
+    """A message between a camera process and the hub is malformed, of an unknown type or schema version."""

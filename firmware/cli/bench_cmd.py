@@ -11,6 +11,7 @@ import importlib
 
 BENCHES: tuple[str, ...] = (
     "firmware.cli.bench_enrol",
+    "firmware.cli.bench_pipeline",
     "firmware.cli.bench_stages",
     "firmware.cli.bench_match",
 )

@@ -40,8 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = esub.add_parser("calibrate", help="fit the cosine → 0..1 score mapping and write calibration.toml")
     c.add_argument("--images", type=Path, required=True, help="folder of <Name>/<Name>_NNNN.jpg images")
-    c.add_argument("--far", type=float, default=calibrate.DEFAULT_FAR,
-                   help="false-match rate per comparison at the threshold (default 1e-6)")
+    c.add_argument("--fpir", type=float, default=calibrate.DEFAULT_FPIR,
+                   help="open-set false-positive identification rate at the threshold (default 1e-3)")
     c.add_argument("--out", type=Path, help="models folder to write calibration.toml into (default: models.dir)")
     _common(c)
     c.set_defaults(func=_calibrate)
@@ -116,11 +116,12 @@ def _identify(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     rec, cfg = _recognizer(args)
-    cal, facts = calibrate.fit(rec, args.images, far=args.far, threshold=cfg.match.threshold,
+    cal, facts = calibrate.fit(rec, args.images, fpir=args.fpir, threshold=cfg.match.threshold,
                                cache_dir=args.cache)
     out = calibrate.write(cal, facts, args.out or Path(cfg.models.dir), f"{args.images} ({args.precision})")
     emit(args, {"slope": cal.slope, "cosine_at_threshold": cal.cosine_at_threshold, "far": cal.far,
                 "file": str(out), **facts},
-         f"slope {cal.slope:.2f}, threshold {cal.threshold} at cosine {cal.cosine_at_threshold:.4f} "
-         f"(FAR {cal.far:g} over {facts['impostor_pairs']} impostor pairs); wrote {out}")
+         f"slope {cal.slope:.2f}, threshold {cal.threshold} at cosine {cal.cosine_at_threshold:.4f}: open-set FPIR "
+         f"{args.fpir:g} (calibration split, TPIR {facts['calibration_tpir']:.3f}), FAR per comparison "
+         f"{cal.far:.2e} over {facts['impostor_pairs']} impostor pairs; wrote {out}")
     return 0

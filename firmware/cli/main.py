@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "firmware.cli.keys_cmd",
     "firmware.cli.watchlist_cmd",
     "firmware.cli.camera_cmd",
+    "firmware.cli.run_cmd",
     "firmware.cli.bench_cmd",
 )
 

@@ -10,6 +10,7 @@ threshold; FPIR counts non-mated probes whose top candidate reaches the threshol
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,29 @@ def split(images: Path, seed: int = SEED) -> tuple[dict[str, Path], dict[str, li
     return gallery, mated, non_mated
 
 
-def run_identify(recognizer: Recognizer, images: Path, calibration: ScoreCalibration,
-                 seed: int = SEED, cache_dir: Path | None = None) -> dict[str, Any]:
-    """Evaluate the open-set protocol; returns the figures `lfr eval identify --json` prints."""
+@dataclass(frozen=True)
+class OpenSetScores:
+    """Top-candidate cosines of one split: mated probes (and whether rank 1 was right), non-mated probes."""
+
+    gallery: int
+    correct: np.ndarray
+    mated_cos: np.ndarray
+    non_mated_cos: np.ndarray
+    failed_detections: int
+
+    def threshold_at_fpir(self, fpir: float) -> float:
+        """The lowest cosine at which at most a fraction `fpir` of non-mated probes reach it."""
+        allowed = int(np.floor(fpir * len(self.non_mated_cos)))
+        ranked = np.sort(self.non_mated_cos)[::-1]
+        return float(ranked[allowed]) + 1e-7 if allowed < len(ranked) else -1.0
+
+    def tpir_at(self, cosine: float) -> float:
+        return float(np.mean(self.correct & (self.mated_cos >= cosine)))
+
+
+def open_set_scores(recognizer: Recognizer, images: Path, seed: int = SEED,
+                    cache_dir: Path | None = None) -> OpenSetScores:
+    """Embed the split's images and search every probe (fused over its images) against the gallery."""
     gallery, mated, non_mated = split(images, seed)
     paths = list(gallery.values()) + [p for ps in mated.values() for p in ps] + \
         [p for ps in non_mated.values() for p in ps]
@@ -55,22 +76,27 @@ def run_identify(recognizer: Recognizer, images: Path, calibration: ScoreCalibra
         return best, float(sims[best])
 
     mated_top = [(ids[b] == n, c) for n, ps in mated.items() for b, c in [top(ps)]]
-    non_top = np.array([top(ps)[1] for ps in non_mated.values()])
-    correct = np.array([ok for ok, _ in mated_top])
-    mated_cos = np.array([c for _, c in mated_top])
+    return OpenSetScores(len(ids), np.array([ok for ok, _ in mated_top]), np.array([c for _, c in mated_top]),
+                         np.array([top(ps)[1] for ps in non_mated.values()]), len(emb.failed))
+
+
+def run_identify(recognizer: Recognizer, images: Path, calibration: ScoreCalibration,
+                 seed: int = SEED, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Evaluate the open-set protocol; returns the figures `lfr eval identify --json` prints."""
+    s = open_set_scores(recognizer, images, seed, cache_dir)
     op = calibration.cosine_at_threshold
-    hits = int(np.sum(correct & (mated_cos >= op)))
-    false = int(np.sum(non_top >= op))
+    mated, non = len(s.mated_cos), len(s.non_mated_cos)
+    hits = int(np.sum(s.correct & (s.mated_cos >= op)))
+    false = int(np.sum(s.non_mated_cos >= op))
     result: dict[str, Any] = {
-        "gallery": len(ids), "mated": len(mated_top), "non_mated": len(non_top),
-        "failed_detections": len(emb.failed), "score_threshold": calibration.threshold, "cosine_threshold": op,
-        "tpir": hits / len(mated_top), "tpir_ci95": wilson(hits, len(mated_top)),
-        "fpir": false / len(non_top), "fpir_ci95": wilson(false, len(non_top)),
-        "rank1_accuracy": float(np.mean(correct)), "backend": recognizer.health(),
+        "gallery": s.gallery, "mated": mated, "non_mated": non, "seed": seed,
+        "failed_detections": s.failed_detections, "score_threshold": calibration.threshold, "cosine_threshold": op,
+        "tpir": hits / mated, "tpir_ci95": wilson(hits, mated),
+        "fpir": false / non, "fpir_ci95": wilson(false, non),
+        "rank1_accuracy": float(np.mean(s.correct)), "backend": recognizer.health(),
     }
     for fpir, key in ((1e-2, "tpir_at_fpir_1e-2"), (1e-3, "tpir_at_fpir_1e-3")):
-        allowed = int(np.floor(fpir * len(non_top)))
-        t = float(np.sort(non_top)[::-1][allowed]) + 1e-7 if allowed < len(non_top) else -1.0
-        result[key] = float(np.mean(correct & (mated_cos >= t)))
+        t = s.threshold_at_fpir(fpir)
+        result[key] = s.tpir_at(t)
         result[key.replace("tpir_at", "threshold_at")] = t
     return result

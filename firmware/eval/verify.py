@@ -113,5 +113,6 @@ def _plot(genuine: np.ndarray, top_imp: np.ndarray, total: int, file_imp: np.nda
     det_ax.set(xlabel="false match rate (pairs file)", ylabel="false non-match rate", title="DET")
     det_ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)

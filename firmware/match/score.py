@@ -3,10 +3,11 @@
 score = 1 / (1 + exp(−(slope · (cosine − cosine_at_threshold) + logit(threshold))))
 
 `slope` comes from a logistic fit of same/different LFW pairs (how fast confidence grows with cosine);
-`cosine_at_threshold` is the operating point: the cosine whose false-match rate per comparison on all LFW
-impostor pairs is `far`. So the policy threshold (0.6 by default) sits exactly at that operating point, and a
-score reads as "how far past the operating point", not as a probability of identity. The constants are
-fitted by `lfr eval calibrate` and stored in `models/calibration.toml` with the figures behind them.
+`cosine_at_threshold` is the operating point: the cosine at which the open-set FPIR on LFW's identification
+protocol is 0.1 % (see firmware/eval/calibrate.py); `far` records the per-comparison false-match rate there.
+So the policy threshold (0.6 by default) sits exactly at that operating point, and a score reads as "how far
+past the operating point", not as a probability of identity. The constants are fitted by `lfr eval
+calibrate` and stored in `models/calibration.toml` with the figures behind them.
 """
 
 from __future__ import annotations

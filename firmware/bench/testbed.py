@@ -1,0 +1,58 @@
+"""A throwaway appliance state for benchmarks, acceptance runs and tests: an open deployment and a watchlist.
+
+Watchlist rows are written straight into `watchlist_entries` (store schema) with embeddings from the
+`Recognizer`, the way an import would enrol them; the signed-bundle import is not needed for a bench.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import sqlite_utils
+
+from firmware.embed.recognizer import Recognizer
+from firmware.errors import DataError
+from firmware.hardware.clock import Clock, SystemClock
+from firmware.store import deployments
+from firmware.store.db import transaction
+
+
+def enrol_photo(recognizer: Recognizer, photo: Path) -> np.ndarray:
+    """The unit embedding of the main face of a reference photo; DataError when no face is found."""
+    image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(f"cannot read reference photo {photo}")
+    found = recognizer.main_face(image)
+    if not found:
+        raise DataError(f"no face found in reference photo {photo}")
+    return recognizer.embed(recognizer.face(image, found[0]))
+
+
+def open_deployment(db: sqlite_utils.Database, *, threshold: float = 0.6, clock: Clock | None = None,
+                    location: str = "bench scene") -> int:
+    """Start a deployment for the bench (authority 'BENCH'); returns its id."""
+    dep = deployments.start(db, authority="BENCH", officer="bench", location=location, threshold=threshold,
+                            clock=clock or SystemClock(), actor="bench")
+    return dep.id
+
+
+def add_watchlist(db: sqlite_utils.Database, deployment_id: int, recognizer: Recognizer,
+                  subjects: Sequence[tuple[str, Path]], *, category: str = "wanted",
+                  reason: str = "bench") -> list[str]:
+    """Enrol (subject_id, reference photo) pairs into the deployment's watchlist; returns the ids enrolled."""
+    rows: list[tuple[int, str, str, str, str, bytes, bytes]] = []
+    for subject_id, photo in subjects:
+        emb = enrol_photo(recognizer, photo)
+        rows.append((deployment_id, subject_id, subject_id.replace("_", " "), category, reason,
+                     photo.read_bytes(), emb.astype("<f4").tobytes()))
+    bundle = hashlib.sha256("".join(r[1] for r in rows).encode()).hexdigest()
+    with transaction(db):
+        for r in rows:
+            db.execute("INSERT INTO watchlist_entries (deployment_id, subject_id, name, category, reason, "
+                       "reference_jpeg, embedding, bundle_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       [*r, bundle])
+    return [r[1] for r in rows]

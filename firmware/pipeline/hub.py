@@ -1,0 +1,194 @@
+"""The hub: the one process that writes the database, fed by the camera processes' messages.
+
+It records each alert candidate as an alert (alert + outbox + audit + stats in one transaction, with the
+subject's reference image, category and reason from the active watchlist), applies the subject cooldown across
+cameras, adds the cameras' counters to the stats table every `stats_flush_s`, keeps stage timings in memory,
+and hands recorded alerts and previews to sinks. The ZeroMQ link to the laptop plugs in as those sinks: it
+reads the outbox itself, so `alert_recorded` only needs to wake it (`ApplianceLink.notify()`), and
+`preview` maps to `ApplianceLink.publish_preview`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import sqlite_utils
+
+from firmware.config import PipelineConfig
+from firmware.decide.decider import SubjectCooldown
+from firmware.errors import LfrError, PolicyError
+from firmware.hardware.clock import Clock, SystemClock
+from firmware.match.score import ScoreCalibration
+from firmware.pipeline.messages import AlertCandidate, CameraMessage, PreviewFrame, StatsDelta
+from firmware.pipeline.timing import StageTimings
+from firmware.pipeline.watchlist_watch import WatchlistWatcher
+from firmware.store import deployments
+from firmware.store.alerts import NewAlert, record_alert
+from firmware.store.deployments import Deployment
+from firmware.store.stats import StatsCounters
+
+log = logging.getLogger(__name__)
+
+RECORDED_ALERT_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class RecordedAlert:
+    """An alert as stored (its outbox message written): everything the operator is shown, with its `seq`."""
+
+    alert_id: str
+    seq: int
+    deployment_id: int
+    camera: str
+    track_id: int
+    subject_id: str
+    name: str
+    category: str
+    reason: str
+    score: float
+    t_wall: float
+    probe_jpeg: bytes = field(repr=False)
+    reference_jpeg: bytes = field(repr=False)
+    schema: int = RECORDED_ALERT_SCHEMA
+
+
+class AlertSink(Protocol):
+    """Told of every alert after it is persisted; must return quickly (e.g. wake the link's thread)."""
+
+    def alert_recorded(self, alert: RecordedAlert) -> None: ...
+
+
+class PreviewSink(Protocol):
+    """Given every pixelated preview frame; may drop frames (newest wins)."""
+
+    def preview(self, frame: PreviewFrame) -> None: ...
+
+
+class NullSink:
+    """Discards alerts and previews (no laptop link configured): alerts stay in the outbox."""
+
+    def alert_recorded(self, alert: RecordedAlert) -> None:
+        """Nothing: the outbox keeps the alert for the link."""
+
+    def preview(self, frame: PreviewFrame) -> None:
+        """Nothing: previews are only ever shown live."""
+
+
+@dataclass
+class HubTotals:
+    """What the hub did since it started."""
+
+    alerts_recorded: int = 0
+    alerts_refused: int = 0
+    alerts_cooled: int = 0
+    previews: int = 0
+    stats_messages: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class Hub:
+    """Handles camera messages on its own database connection; `tick()` now and then, `close()` at the end."""
+
+    def __init__(self, db: sqlite_utils.Database, calibration: ScoreCalibration, cfg: PipelineConfig, *,
+                 clock: Clock | None = None, alert_sink: AlertSink | None = None,
+                 preview_sink: PreviewSink | None = None, actor: str = "pipeline") -> None:
+        self.db = db
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.alert_sink: AlertSink = alert_sink or NullSink()
+        self.preview_sink: PreviewSink = preview_sink or NullSink()
+        self.actor = actor
+        self.watcher = WatchlistWatcher(db, calibration, poll_s=cfg.watchlist_poll_s, clock=self.clock)
+        self.cooldown = SubjectCooldown(cfg.cooldown_s)
+        self.counters = StatsCounters()
+        self.timings = StageTimings()
+        self.totals = HubTotals()
+        self._next_flush = self.clock.monotonic() + cfg.stats_flush_s
+        self._deployment: Deployment | None = None
+
+    def require_ready(self) -> Deployment:
+        """The open deployment with its watchlist loaded; PolicyError saying what is missing otherwise."""
+        self._deployment = deployments.require_ready_to_scan(self.db)
+        self.watcher.current(force=True)
+        return self._deployment
+
+    @property
+    def is_ready(self) -> bool:
+        try:
+            self.require_ready()
+        except PolicyError:
+            return False
+        return True
+
+    def handle(self, msg: CameraMessage) -> None:
+        """Act on one camera message (record an alert, count stats, forward a preview)."""
+        if isinstance(msg, AlertCandidate):
+            self._alert(msg)
+        elif isinstance(msg, StatsDelta):
+            self.totals.stats_messages += 1
+            for name, n in msg.counters.items():
+                self.counters.add(name, int(n))
+            self.timings.merge(msg.timings)
+        elif isinstance(msg, PreviewFrame):
+            self.totals.previews += 1
+            self.preview_sink.preview(msg)
+
+    def _alert(self, c: AlertCandidate) -> None:
+        active = self.watcher.current()
+        if active is None or c.subject_id not in active.subjects:
+            active = self.watcher.current(force=True)
+        dep = deployments.current(self.db)
+        if active is None or dep is None or c.subject_id not in active.subjects:
+            self.totals.alerts_refused += 1
+            log.warning("alert candidate from camera %s refused: no open deployment or its subject is no "
+                        "longer on the active watchlist", c.camera)
+            return
+        if self.cooldown.is_cooling(c.subject_id, c.t_mono):
+            self.totals.alerts_cooled += 1
+            log.info("alert candidate from camera %s held back: same subject alerted less than %.0f s ago",
+                     c.camera, self.cooldown.cooldown_s)
+            return
+        subject = active.subjects[c.subject_id]
+        new = NewAlert(deployment_id=dep.id, t_wall=c.t_wall, t_mono=c.t_mono, camera=c.camera,
+                       track_id=c.track_id, subject_id=c.subject_id, name=subject.name, score=c.score,
+                       category=subject.category, reason=subject.reason, probe_jpeg=c.probe_jpeg,
+                       reference_jpeg=subject.reference_jpeg)
+        try:
+            seq = record_alert(self.db, new, actor=f"{self.actor}:{c.camera}")
+        except LfrError as exc:
+            self.totals.alerts_refused += 1
+            log.error("alert from camera %s not recorded: %s", c.camera, exc)
+            return
+        self.cooldown.mark(c.subject_id, c.t_mono)
+        self.totals.alerts_recorded += 1
+        log.info("alert %s (seq %d) recorded: camera %s, score %.3f", new.id, seq, c.camera, c.score)
+        self.alert_sink.alert_recorded(RecordedAlert(
+            new.id, seq, dep.id, c.camera, c.track_id, c.subject_id, subject.name, subject.category,
+            subject.reason, c.score, c.t_wall, c.probe_jpeg, subject.reference_jpeg))
+
+    def tick(self) -> None:
+        """Periodic work: notice a new watchlist, flush counters when `stats_flush_s` has passed."""
+        self.watcher.current()
+        if self.clock.monotonic() >= self._next_flush:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add the counted deltas to the open deployment's stats row (kept for later if none is open)."""
+        self._next_flush = self.clock.monotonic() + self.cfg.stats_flush_s
+        dep = deployments.current(self.db)
+        if dep is None:
+            return
+        try:
+            deltas = self.counters.flush(self.db, dep.id, clock=self.clock)
+        except LfrError as exc:
+            log.error("stats not flushed (kept for the next flush): %s", exc)
+            return
+        if any(deltas.values()):
+            log.debug("stats flushed for deployment %d: %s", dep.id, deltas)
+
+    def close(self) -> None:
+        """Flush the last counters; safe to call twice."""
+        self.flush()
+        self.totals.counters = self.counters.totals()

@@ -1,0 +1,67 @@
+"""The active watchlist as a process sees it: reloaded when its version stamp changes, swapped between
+frames."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from firmware.hardware.clock import Clock, SystemClock
+from firmware.match.score import ScoreCalibration
+from firmware.match.watchlist_index import WatchlistIndex
+from firmware.watchlist.active import Subject, active_version, load_active
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ActiveWatchlist:
+    """One immutable loaded watchlist: its version stamp, search index and each subject's alert details."""
+
+    version: str
+    index: WatchlistIndex
+    subjects: dict[str, Subject]
+
+
+class WatchlistWatcher:
+    """Checks `active_version` at most every `poll_s` seconds and reloads the index when it changed.
+
+    `current()` returns the loaded watchlist or None (no open deployment, or no entries): the caller must not
+    scan then. `db` is this thread's own connection.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, calibration: ScoreCalibration, *, poll_s: float = 1.0,
+                 clock: Clock | None = None) -> None:
+        self.db = db
+        self.calibration = calibration
+        self.poll_s = poll_s
+        self.clock = clock or SystemClock()
+        self._next_check = float("-inf")
+        self._active: ActiveWatchlist | None = None
+        self.reloads = 0
+
+    def current(self, *, force: bool = False) -> ActiveWatchlist | None:
+        now = self.clock.monotonic()
+        if force or now >= self._next_check:
+            self._next_check = now + self.poll_s
+            self._refresh()
+        return self._active
+
+    def _refresh(self) -> None:
+        version = active_version(self.db)
+        if version == (self._active.version if self._active else None):
+            return
+        if version is None:
+            log.info("watchlist unloaded (deployment stopped or wiped): scanning stops")
+            self._active = None
+            return
+        loaded = load_active(self.db, self.calibration)
+        if loaded is None:
+            self._active = None
+            return
+        index, subjects = loaded
+        self._active = ActiveWatchlist(index.version, index, subjects)
+        self.reloads += 1
+        log.info("watchlist %s loaded: %d subjects", index.version, len(index))
