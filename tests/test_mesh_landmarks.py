@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 from pathlib import Path
 
@@ -13,27 +12,19 @@ import pytest
 from conftest import REPO
 
 from firmware.accel.runtime import Model
-from firmware.config import AppConfig
+from firmware.config import AppConfig, parse_config
 from firmware.detect.detection import LEFT_EYE, MOUTH, NOSE, RIGHT_EYE, Detection
 from firmware.embed.mesh_landmarks import MeshLandmarker
 from firmware.embed.recognizer import Recognizer
-from firmware.errors import DataError, ModelError
+from firmware.errors import ConfigError, DataError, ModelError
 
 FACES = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "AJ_Cook/AJ_Cook_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg",
          "Gloria_Macapagal_Arroyo/Gloria_Macapagal_Arroyo_0001.jpg")
 
 
-def _compare_script():  # noqa: ANN202 (module object)
-    spec = importlib.util.spec_from_file_location("compare_alignment", REPO / "scripts/compare_alignment.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def landmarker() -> MeshLandmarker:
-    return MeshLandmarker(Model(_compare_script().mesh_model(), threads=1))
+    return MeshLandmarker(Model(REPO / "models/face_landmarks_float.tflite", threads=1))
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +102,20 @@ def test_bad_input_is_refused(landmarker: MeshLandmarker, recognizer: Recognizer
 def test_a_model_that_is_not_the_face_mesh_is_refused() -> None:
     with pytest.raises(ModelError, match="not a face-mesh model"):
         MeshLandmarker(Model(REPO / "models/face_detector_float.tflite", threads=1))
+
+
+@pytest.mark.parametrize("precision", ["int8", "float"])
+def test_the_default_configuration_aligns_on_the_mesh(precision: str, lfw_dir: Path) -> None:
+    rec = Recognizer.from_config(AppConfig(), precision=precision)
+    assert rec.landmarker is not None and "face_landmarks" in rec.health()
+    img, det = _face(rec, lfw_dir / "images" / FACES[2])
+    kp = rec.face(img, det).detection.keypoints
+    eyes = float(np.linalg.norm(kp[LEFT_EYE] - kp[RIGHT_EYE]))
+    assert np.linalg.norm(kp[:4] - det.keypoints[:4], axis=1).max() < 0.2 * eyes
+    blaze = Recognizer.from_config(parse_config({"embed": {"landmarks": "blazeface"}}), precision=precision)
+    assert blaze.landmarker is None and "face_landmarks" not in blaze.health()
+
+
+def test_an_unknown_landmark_source_is_refused() -> None:
+    with pytest.raises(ConfigError, match="embed.landmarks"):
+        parse_config({"embed": {"landmarks": "dlib"}})

@@ -49,7 +49,8 @@ class Recognizer:
 
     @classmethod
     def from_config(cls, cfg: AppConfig, *, precision: str | None = None) -> Recognizer:
-        """Load both models as configured; `precision` overrides `models.precision` (benchmarks, eval)."""
+        """Load the models as configured (the face mesh when `embed.landmarks = "mesh"`); `precision` overrides
+        `models.precision` (benchmarks, eval)."""
         m = cfg.models
         kwargs = dict(accelerator=m.accelerator, device=m.edgetpu_device, precision=precision or m.precision,
                       threads=m.threads)
@@ -57,8 +58,12 @@ class Recognizer:
         emb = load_role(Path(m.dir), "face_embedder", **kwargs)  # type: ignore[arg-type]
         detector = FaceDetector(det.model, min_score=cfg.detect.min_score, nms_iou=cfg.detect.nms_iou,
                                 min_face_px=cfg.detect.min_face_px)
-        return cls(detector, FaceEmbedder(emb.model), cfg.quality,
-                   {"face_detector": det, "face_embedder": emb})
+        loaded = {"face_detector": det, "face_embedder": emb}
+        landmarker = None
+        if cfg.embed.landmarks == "mesh":
+            loaded["face_landmarks"] = load_role(Path(m.dir), "face_landmarks", **kwargs)  # type: ignore[arg-type]
+            landmarker = MeshLandmarker(loaded["face_landmarks"].model)
+        return cls(detector, FaceEmbedder(emb.model), cfg.quality, loaded, landmarker)
 
     def health(self) -> dict[str, str]:
         """Which back-end and precision each model runs on, for the health state."""
