@@ -10,10 +10,12 @@
 3. Quantise to full int8 (weights per channel, activations per tensor, int8 input and output) with LiteRT's
    post-training calibrator, fed real inputs: letterboxed LFW images at several scales and dlib's training
    group photos for the detector, aligned faces and their mirrors for the embedder, the face-mesh ROIs cut
-   around detected faces for the landmark model (`--only-landmarks` builds just that one into the manifest). Calibration people are
-   LFW people absent from pairs.txt; agreement is measured on other such people, held back.
-4. Measure int8-vs-float agreement (embedding cosine; best-box IoU; mesh keypoint offset) and write models/*.tflite and
-   models/manifest.toml with sources, licences, sha256, tensor specs and the agreement figures.
+   around detected faces for the landmark model (`--only-landmarks` builds just that one into the
+   manifest). Calibration people are LFW people absent from pairs.txt; agreement is measured on other such
+   people, held back.
+4. Measure int8-vs-float agreement (embedding cosine; best-box IoU; mesh keypoint offset) and write
+   models/*.tflite and models/manifest.toml with sources, licences, sha256, tensor specs and the agreement
+   figures.
 
 The calibrator and its inputs are deterministic, so a rebuild on the same package versions reproduces the
 files byte for byte (`--check` rebuilds into a temporary folder and compares hashes).
