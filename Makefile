@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # systemd-analyze and udevadm check the units and udev rules.
-APT_PACKAGES := systemd udev
+APT_PACKAGES := systemd udev chromium
 LFR_TEST_DATA ?= ../shared/data
 export LFR_TEST_DATA
 

@@ -229,6 +229,19 @@ class GpioConfig:
 # --- end hardware ---
 
 
+# -- operator viewer (firmware/viewer) ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ViewerConfig:
+    host: str = opt("127.0.0.1", "address the viewer's web page is served on (keep it local: 127.0.0.1)")
+    port: int = opt(8080, "TCP port of the viewer's web page", min=1024, max=65535)
+    state_dir: str = opt("~/.local/state/lfr-viewer", "laptop folder holding the viewer's alert history "
+                                                      "(sqlite); ~ is the user's home")
+    db_file: str = opt("viewer.sqlite3", "viewer database file name inside viewer.state_dir")
+    retention_days: int = opt(30, "days after capture when the laptop drops alert images (policy: at most 30)",
+                              min=1, max=30)
+    sound: bool = opt(True, "beep in the browser when a new alert arrives")
+
+
 @dataclass(frozen=True)
 class AppConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -240,6 +253,7 @@ class AppConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    viewer: ViewerConfig = field(default_factory=ViewerConfig)
     cameras: tuple[CameraConfig, ...] = opt((CameraConfig(),), "cameras ([[cameras]]), one process each")
 
     def __post_init__(self) -> None:

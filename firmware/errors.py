@@ -65,3 +65,7 @@ class ChannelError(LfrError, ValueError):
 
 class GpioError(LfrError, RuntimeError):
     """No GPIO pin library could reach the pins (not a Pi, library missing, no access to /dev/gpiochip*)."""
+
+
+class ViewerError(LfrError, RuntimeError):
+    """The operator's viewer cannot serve its page (e.g. its port is taken)."""

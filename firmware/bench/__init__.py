@@ -1,1 +1,1 @@
-"""Throughput benchmarks behind `lfr bench`: each measures the same code the appliance runs."""
+"""Benchmarks behind `lfr bench`: each measures the same code the appliance runs and returns figures."""

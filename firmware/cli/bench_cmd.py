@@ -12,6 +12,7 @@ import importlib
 BENCHES: tuple[str, ...] = (
     "firmware.cli.bench_enrol",
     "firmware.cli.bench_pipeline",
+    "firmware.cli.bench_link",
 )
 
 

@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "firmware.cli.run_cmd",
     "firmware.cli.bench_cmd",
     "firmware.cli.hardware_cmd",
+    "firmware.cli.viewer_cmd",
 )
 
 

@@ -60,7 +60,7 @@ class ApplianceLink:
         self.allowed = allowed or AllowedKeys(config.allowed_keys)
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._preview_lock = threading.Lock()
+        self._preview_lock = threading.Lock()  # guards the sockets other threads use: PUB and the waker
         self._health: Health | None = None
         self._last_scan = self._last_health = 0.0
         self._unsendable: set[str] = set()  # outbox rows that cannot be decoded (logged once each)
@@ -69,7 +69,13 @@ class ApplianceLink:
         self._auth = ThreadAuthenticator(self._ctx, log=logging.getLogger(__name__ + ".zap"))
         self._router = self._ctx.socket(zmq.ROUTER)
         self._pub = self._ctx.socket(zmq.PUB)
+        # `notify` wakes the worker out of its poll at once (an Event alone waited up to POLL_MS: 50 ms).
+        self._wake_rx = self._ctx.socket(zmq.PAIR)
+        self._wake_tx = self._ctx.socket(zmq.PAIR)
         try:
+            wake_address = f"inproc://appliance-link-wake-{id(self)}"
+            self._wake_rx.bind(wake_address)
+            self._wake_tx.connect(wake_address)
             self._auth.start()
             self._auth.configure_curve_callback(sockets.ZAP_DOMAIN.decode(),
                                                 credentials_provider=self.allowed)
@@ -95,6 +101,13 @@ class ApplianceLink:
     def notify(self) -> None:
         """A new alert is in the outbox: send it now rather than at the next scan."""
         self._wake.set()
+        with self._preview_lock:
+            if self._closed:
+                return
+            try:
+                self._wake_tx.send(b"", zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # wake-ups already waiting: the worker is about to scan anyway
 
     def set_health(self, health: Health) -> None:
         """The newest health state, sent to the viewer every `health_interval` seconds."""
@@ -136,6 +149,8 @@ class ApplianceLink:
     def _teardown(self) -> None:
         self._router.close(linger=0)
         self._pub.close(linger=0)
+        self._wake_tx.close(linger=0)
+        self._wake_rx.close(linger=0)
         if self._auth.is_alive():
             self._auth.stop()
         self._ctx.term()
@@ -146,6 +161,7 @@ class ApplianceLink:
         db = Database(self.db_path)
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
+        poller.register(self._wake_rx, zmq.POLLIN)
         try:
             while not self._stop.is_set():
                 try:
@@ -162,6 +178,8 @@ class ApplianceLink:
         """One turn of the worker: receive, heartbeat, health, (re)send alerts, report link changes."""
         ready = dict(poller.poll(sockets.POLL_MS))
         now = time.monotonic()
+        if self._wake_rx in ready:
+            self._drain_wake()
         acked = self._receive(db) if self._router in ready else 0
         live, beat = self.protocol.heartbeat_due(now, time.time())
         if beat is not None:
@@ -180,6 +198,14 @@ class ApplianceLink:
             log.info("link to the viewer is %s", "up" if change else "down")
             if self.when_link is not None:
                 self.when_link(change)
+
+    def _drain_wake(self) -> None:
+        """Empty the wake-up socket; `_wake` (the Event) says what to do."""
+        while True:
+            try:
+                self._wake_rx.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
 
     def _receive(self, db: Database) -> int:
         """Handle every waiting message; returns how many outbox rows acknowledgements removed."""

@@ -1,0 +1,126 @@
+"""An appliance end on 127.0.0.1 for the viewer's tests and benchmark: a real store with an open
+deployment, a real `ApplianceLink`, alerts raised through `record_alert` and decisions recorded with
+`record_decision` (alert row, stats, audit), exactly as the appliance does. Images are face-free stand-ins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from types import TracebackType
+
+from firmware.config import LinkConfig
+from firmware.hardware.clock import Clock, SystemClock
+from firmware.link.appliance_link import ApplianceLink
+from firmware.link.keys import AllowedKeys, KeyPair, create_keypair
+from firmware.link.messages import Decision, Health
+from firmware.store import deployments
+from firmware.store.alerts import NewAlert, record_alert, record_decision
+from firmware.store.db import open_db
+from firmware.viewer.sample_images import gradient_jpeg
+
+log = logging.getLogger(__name__)
+
+FAST_TIMINGS = {"heartbeat_interval": 0.1, "link_timeout": 0.6, "resend_interval": 0.5}
+"""Link timings for loopback runs: the link shows down 0.6 s after the appliance goes quiet."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopbackKeys:
+    """The appliance's and the laptop's CURVE keypairs, the laptop paired with the appliance."""
+
+    appliance: KeyPair
+    laptop: KeyPair
+    directory: Path
+
+
+def make_keys(directory: Path) -> LoopbackKeys:
+    """Fresh keypairs in `directory` with the laptop paired (as `lfr keys init` / `pair` would)."""
+    appliance = create_keypair(directory / "appliance", "link")
+    laptop = create_keypair(directory / "laptop", "link")
+    AllowedKeys(directory / "appliance" / "allowed_laptops").pair(laptop.public, "loopback viewer")
+    return LoopbackKeys(appliance, laptop, directory)
+
+
+def loopback_config(keys: LoopbackKeys, alerts_port: int = 0, preview_port: int = 0,
+                    **timings: float) -> LinkConfig:
+    """Link settings on 127.0.0.1 with fast heartbeats; ports 0 mean any free port."""
+    return dataclasses.replace(
+        LinkConfig(), bind_address="127.0.0.1", appliance_host="127.0.0.1", alerts_port=alerts_port,
+        preview_port=preview_port, secret_key=str(keys.directory / "appliance" / "link.key_secret"),
+        allowed_keys=str(keys.directory / "appliance" / "allowed_laptops"),
+        **{**FAST_TIMINGS, **timings})  # type: ignore[arg-type]
+
+
+class LoopbackAppliance:
+    """A store with an open deployment served by a real `ApplianceLink`; `viewer_config` is the laptop's.
+
+    `timings` override the fast link timings (`heartbeat_interval`, `link_timeout`, `resend_interval`).
+    """
+
+    def __init__(self, directory: Path, keys: LoopbackKeys, *, clock: Clock | None = None,
+                 alerts_port: int = 0, preview_port: int = 0, **timings: float) -> None:
+        self.clock = clock or SystemClock()
+        self.db_path = directory / "appliance.sqlite3"
+        self.db = open_db(self.db_path)
+        self.deployment = deployments.current(self.db) or deployments.start(
+            self.db, authority="TEST-AUTH-1", officer="PC Loopback", location="Test Street", threshold=0.6,
+            clock=self.clock, actor="test")
+        self.decisions: list[Decision] = []
+        self.last_record_s = 0.0
+        """Seconds the newest `raise_alert` spent in `record_alert` (the appliance's own transaction)."""
+        config = loopback_config(keys, alerts_port, preview_port, **timings)
+        self.link = ApplianceLink(config, self.db_path, when_decision=self._record, keypair=keys.appliance)
+        self.viewer_config = dataclasses.replace(config, alerts_port=self.link.alerts_port,
+                                                 preview_port=self.link.preview_port)
+
+    def _record(self, decision: Decision) -> None:
+        """The link's `when_decision`: one connection per call (it runs on the link's thread)."""
+        db = open_db(self.db_path, check_integrity=False)
+        try:
+            record_decision(db, decision.alert_id, decision.outcome, clock=self.clock,
+                            actor="operator:loopback-viewer", note=decision.note)
+        finally:
+            db.close()
+        self.decisions.append(decision)
+
+    def raise_alert(self, n: int, *, camera: str = "cam0", category: str = "wanted", score: float = 0.82,
+                    subject_id: str | None = None, name: str | None = None,
+                    reason: str = "Test warrant – synthetic subject") -> NewAlert:
+        """Record alert `n` (face-free images) and wake the link; the alert's `t_wall` is its creation."""
+        subject_id = subject_id or f"TEST-{n % 50:03d}"
+        probe = gradient_jpeg(f"TEST PROBE\n{camera} #{n}", 0.02 + 0.07 * (n % 5))
+        reference = gradient_jpeg(f"TEST REFERENCE\n{subject_id}", 0.55)
+        alert = NewAlert(deployment_id=self.deployment.id, t_wall=time.time(), t_mono=time.monotonic(),
+                         camera=camera, track_id=n, subject_id=subject_id, name=name or f"Test Subject {n}",
+                         score=score, category=category, reason=reason,
+                         probe_jpeg=probe, reference_jpeg=reference)
+        record_alert(self.db, alert, actor=f"pipeline:{camera}")
+        self.last_record_s = time.time() - alert.t_wall
+        self.link.notify()
+        return alert
+
+    def set_health(self, **changes: object) -> Health:
+        """Publish a health state (defaults describe a healthy test appliance)."""
+        fields: dict[str, object] = {
+            "t_wall": time.time(), "cameras_fps": {"cam0": 14.8}, "accelerator": "cpu (XNNPACK, int8)",
+            "temperature_c": 52.0, "disk_free_mb": 48_000.0, "watchlist_size": 120,
+            "watchlist_expires": time.time() + 10 * 3600,
+            "deployment": f"{self.deployment.id}: {self.deployment.location}", **changes}
+        health = Health(**fields)  # type: ignore[arg-type]
+        self.link.set_health(health)
+        return health
+
+    def close(self) -> None:
+        """Stop the link and close the store; safe to call twice."""
+        self.link.close()
+        self.db.close()
+
+    def __enter__(self) -> LoopbackAppliance:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

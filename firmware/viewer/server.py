@@ -1,0 +1,120 @@
+"""Running the viewer: store + console + web app under uvicorn, in the foreground or on a thread (tests)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from types import FrameType, TracebackType
+
+import uvicorn
+from uvicorn.config import WS_PROTOCOLS
+
+from firmware.config import AppConfig
+from firmware.errors import LfrError, ViewerError
+from firmware.viewer.app import LOCAL_HOSTS, create_app
+from firmware.viewer.console import Console
+from firmware.viewer.store import ViewerStore
+
+log = logging.getLogger(__name__)
+
+
+def viewer_db_path(cfg: AppConfig) -> Path:
+    """`viewer.state_dir` (with ~ expanded) / `viewer.db_file`."""
+    return Path(cfg.viewer.state_dir).expanduser() / cfg.viewer.db_file
+
+
+def open_console(cfg: AppConfig) -> Console:
+    """The configured store and console (not started)."""
+    store = ViewerStore(viewer_db_path(cfg))
+    return Console(store, cfg.link, retention_days=cfg.viewer.retention_days, sound=cfg.viewer.sound)
+
+
+def _uvicorn(console: Console, host: str, port: int) -> uvicorn.Server:
+    # uvicorn >= 0.35 deprecates its legacy websockets protocol in favour of the sans-I/O one
+    ws = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "websockets"
+    hosts = tuple(dict.fromkeys((*LOCAL_HOSTS, host)))
+    config = uvicorn.Config(create_app(console, hosts=hosts), host=host, port=port, log_level="warning",
+                            access_log=False, ws=ws, lifespan="off")
+    return uvicorn.Server(config)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The page's listening socket, bound before anything starts so a taken port is a clear error."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family = infos[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ViewerError(f"cannot serve the viewer on {host}:{port}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(infos[0][4])
+        sock.listen(64)
+    except OSError as exc:
+        sock.close()
+        raise ViewerError(f"cannot serve the viewer on {host}:{port}: {exc.strerror} (another `lfr viewer` "
+                          "running? choose another port with --port)") from exc
+    return sock
+
+
+def _stopping(signum: int, frame: FrameType | None) -> None:
+    log.info("viewer stopping (%s)", signal.Signals(signum).name)
+
+
+def serve(console: Console, host: str, port: int) -> None:
+    """Start the console's link and serve the page until Ctrl-C or SIGTERM, then close everything.
+
+    uvicorn shuts down on either signal and then raises it again with the handlers it found; quiet ones
+    are installed first so that second delivery does not kill the process before the link is closed.
+    """
+    listener = _listen(host, port)
+    previous = {s: signal.signal(s, _stopping) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with console:
+            log.info("viewer at http://%s:%d/ (appliance %s:%d)", host, port,
+                     console.link_config.appliance_host, console.link_config.alerts_port)
+            _uvicorn(console, host, port).run(sockets=[listener])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class ViewerServer:
+    """The web app on a background thread, for tests and the benchmark; `port` 0 picks a free one."""
+
+    def __init__(self, console: Console, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.console = console
+        self._server = _uvicorn(console, host, port)
+        self._thread = threading.Thread(target=self._server.run, name="viewer-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise LfrError(f"the viewer web server did not start on {host}:{port}")
+            time.sleep(0.02)
+        sockets = [s for srv in self._server.servers for s in srv.sockets]
+        self.host, self.port = sockets[0].getsockname()[:2]
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    def close(self) -> None:
+        """Stop serving (open pages are disconnected); safe to call twice. The console is the caller's."""
+        if self._closed:
+            return
+        self._closed = True
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> ViewerServer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

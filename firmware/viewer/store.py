@@ -1,0 +1,276 @@
+"""The laptop's record of the deployment's alerts and the operator's decisions (sqlite, WAL).
+
+`keep_alert` is the link's `when_alert` contract: the alert is committed here before the link acknowledges
+it, so a restarted viewer passes `last_seq()` and `seen_ids()` to its new link and shows the same history
+with nothing twice. Alert images follow the appliance's policy: dropped `retention_days` (at most 30) after
+capture by `purge`, run at start and every hour. Preview frames are never written here.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from firmware.errors import PolicyError, StorageError
+from firmware.hardware.clock import Clock
+from firmware.link.messages import OUTCOMES, Alert
+from firmware.store.db import transaction, truncate_wal
+
+log = logging.getLogger(__name__)
+
+POLICY_MAX_DAYS = 30
+DAY_SECONDS = 86400.0
+STATES = ("pending", "sending", "decided")
+"""An alert waits for the operator (pending), its decision is on its way (sending), or it is decided."""
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS alerts (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        t_wall REAL NOT NULL,
+        received REAL NOT NULL,
+        camera TEXT NOT NULL,
+        track_id INTEGER NOT NULL,
+        subject_id TEXT NOT NULL,
+        subject_name TEXT NOT NULL,
+        category TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        score REAL NOT NULL,
+        probe_jpeg BLOB,
+        reference_jpeg BLOB,
+        images_purged_at REAL,
+        deployment TEXT,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'decided')),
+        outcome TEXT CHECK (outcome IS NULL
+                            OR outcome IN ('confirmed_stopped', 'confirmed_not_stopped', 'false_alert')),
+        note TEXT,
+        decision_id TEXT,
+        decided_at REAL,
+        refusal TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS alerts_t_wall ON alerts (t_wall)",
+)
+
+_SUMMARY_COLUMNS = ("id", "seq", "t_wall", "received", "camera", "track_id", "subject_id", "subject_name",
+                    "category", "reason", "score", "deployment", "state", "outcome", "note", "decided_at",
+                    "refusal")
+_SUMMARY_SQL = ", ".join(_SUMMARY_COLUMNS) + (", probe_jpeg IS NOT NULL AND length(probe_jpeg) > 0, "
+                                              "reference_jpeg IS NOT NULL AND length(reference_jpeg) > 0")
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """History filters; None means any. `outcome` may also be "pending" (not decided yet)."""
+
+    outcome: str | None = None
+    camera: str | None = None
+    category: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome is not None and self.outcome not in (*OUTCOMES, "pending"):
+            raise PolicyError(f"unknown outcome filter {self.outcome!r}; expected pending or one of "
+                              f"{', '.join(OUTCOMES)}")
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """One purge: images of alerts captured before `cutoff` (Unix seconds) were dropped."""
+
+    retention_days: int
+    cutoff: float
+    alerts_purged: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ViewerStore:
+    """The viewer's sqlite file; one connection shared by the link thread and the web server, under a lock."""
+
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 5000) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            conn = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"cannot open the viewer database {self.path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._db = sqlite_utils.Database(conn)
+        self._closed = False
+        try:
+            conn.execute("PRAGMA secure_delete = ON")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StorageError(f"viewer database {self.path} could not switch to WAL (it is in {mode})")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            with transaction(self._db):
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StorageError(f"viewer database {self.path} is unusable ({exc}); move it aside") from exc
+        except StorageError:
+            conn.close()
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite_utils.Database]:
+        with self._lock, transaction(self._db) as db:
+            yield db
+
+    def close(self) -> None:
+        """Close the file; safe to call twice."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> ViewerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what the link needs -------------------------------------------------------------------------
+
+    def keep_alert(self, alert: Alert, *, received: float, deployment: str | None) -> bool:
+        """Commit `alert` (the link acknowledges it after this returns); False when it was already kept."""
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO alerts (id, seq, t_wall, received, camera, track_id, subject_id, "
+                "subject_name, category, reason, score, probe_jpeg, reference_jpeg, deployment) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [alert.alert_id, alert.seq, alert.t_wall, received, alert.camera, alert.track_id,
+                 alert.subject_id, alert.subject_name, alert.category, alert.reason, alert.score,
+                 alert.probe_jpeg or None, alert.reference_jpeg or None, deployment])
+            return cur.rowcount == 1
+
+    def last_seq(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()[0])
+
+    def seen_ids(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM alerts")]
+
+    # -- decisions ------------------------------------------------------------------------------------
+
+    def decision_sent(self, alert_id: str, decision_id: str, outcome: str, note: str) -> None:
+        """The operator decided; the decision is on its way. Refused for unknown or decided alerts."""
+        with self._write() as db:
+            row = db.execute("SELECT state, outcome FROM alerts WHERE id = ?", [alert_id]).fetchone()
+            if row is None:
+                raise StorageError(f"no alert {alert_id} on this laptop")
+            if row[0] != "pending":
+                raise PolicyError(f"alert {alert_id} is already {row[0]}"
+                                  + (f" as {row[1]}" if row[1] else ""))
+            db.execute("UPDATE alerts SET state = 'sending', outcome = ?, note = ?, decision_id = ?, "
+                       "refusal = NULL WHERE id = ?", [outcome, note or None, decision_id, alert_id])
+
+    def decision_done(self, alert_id: str, decision_id: str, accepted: bool, reason: str,
+                      at: float) -> bool:
+        """The appliance recorded (or refused, with `reason`) decision `decision_id`; False if stale."""
+        with self._write() as db:
+            if accepted:
+                cur = db.execute("UPDATE alerts SET state = 'decided', decided_at = ?, refusal = NULL "
+                                 "WHERE id = ? AND decision_id = ?", [at, alert_id, decision_id])
+            else:
+                cur = db.execute("UPDATE alerts SET state = 'pending', outcome = NULL, note = NULL, "
+                                 "decision_id = NULL, refusal = ? WHERE id = ? AND decision_id = ?",
+                                 [reason or "refused", alert_id, decision_id])
+            return cur.rowcount == 1
+
+    def reopen_unconfirmed(self) -> int:
+        """At start: decisions sent but never acknowledged go back to pending (the old link is gone)."""
+        with self._write() as db:
+            return db.execute("UPDATE alerts SET state = 'pending', outcome = NULL, note = NULL, "
+                              "decision_id = NULL, refusal = 'not confirmed by the appliance before the "
+                              "viewer stopped: decide again' WHERE state = 'sending'").rowcount
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        """One alert's facts (no images) as a dict, or None."""
+        with self._lock:
+            row = self._db.execute(f"SELECT {_SUMMARY_SQL} FROM alerts WHERE id = ?", [alert_id]).fetchone()
+        return _summary(row) if row else None
+
+    def alerts(self, where: AlertFilter = AlertFilter(), limit: int = 500) -> list[dict[str, Any]]:
+        """Alerts matching `where`, newest (highest seq) first."""
+        clauses, params = [], []
+        if where.outcome == "pending":
+            clauses.append("state != 'decided'")
+        elif where.outcome is not None:
+            clauses.append("state = 'decided' AND outcome = ?")
+            params.append(where.outcome)
+        for column in ("camera", "category"):
+            value = getattr(where, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {_SUMMARY_SQL} FROM alerts"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY seq DESC LIMIT ?", [*params, int(limit)]).fetchall()
+        return [_summary(r) for r in rows]
+
+    def image(self, alert_id: str, which: str) -> bytes | None:
+        """The alert's `probe` or `reference` JPEG, or None when unknown or purged."""
+        column = {"probe": "probe_jpeg", "reference": "reference_jpeg"}.get(which)
+        if column is None:
+            raise StorageError(f"unknown image {which!r}; expected probe or reference")
+        with self._lock:
+            row = self._db.execute(f"SELECT {column} FROM alerts WHERE id = ?", [alert_id]).fetchone()
+        return bytes(row[0]) if row and row[0] else None
+
+    def counts(self, deployment: str | None = None) -> dict[str, int]:
+        """Alerts, pending and each outcome, over `deployment` (None: every alert this laptop holds)."""
+        sql = ("SELECT COUNT(*), SUM(state != 'decided'), SUM(state = 'decided' AND outcome = ?), "
+               "SUM(state = 'decided' AND outcome = ?), SUM(state = 'decided' AND outcome = ?) FROM alerts")
+        params: list[Any] = list(OUTCOMES)
+        if deployment is not None:
+            sql += " WHERE deployment = ?"
+            params.append(deployment)
+        with self._lock:
+            row = self._db.execute(sql, params).fetchone()
+        return dict(zip(("alerts", "pending", *OUTCOMES), (int(v or 0) for v in row), strict=True))
+
+    def choices(self) -> dict[str, list[str]]:
+        """Cameras and subject categories present, for the history filters."""
+        with self._lock:
+            return {c: [r[0] for r in self._db.execute(f"SELECT DISTINCT {c} FROM alerts ORDER BY {c}")]
+                    for c in ("camera", "category")}
+
+    # -- retention -----------------------------------------------------------------------------------
+
+    def purge(self, *, clock: Clock, retention_days: int = POLICY_MAX_DAYS) -> PurgeResult:
+        """Drop the images of alerts captured more than `retention_days` (1..30) days ago; facts stay."""
+        if not 1 <= retention_days <= POLICY_MAX_DAYS:
+            raise PolicyError(f"retention of {retention_days} days is outside policy (1..{POLICY_MAX_DAYS})")
+        now = clock.time()
+        cutoff = now - retention_days * DAY_SECONDS
+        with self._write() as db:
+            purged = db.execute("UPDATE alerts SET probe_jpeg = NULL, reference_jpeg = NULL, "
+                                "images_purged_at = ? WHERE t_wall < ? AND images_purged_at IS NULL",
+                                [now, cutoff]).rowcount
+        with self._lock:
+            truncate_wal(self._db)
+        if purged:
+            log.info("viewer purged the images of %d alerts captured before %.0f", purged, cutoff)
+        return PurgeResult(retention_days, cutoff, purged)
+
+
+def _summary(row: tuple[Any, ...]) -> dict[str, Any]:
+    out = dict(zip(_SUMMARY_COLUMNS, row, strict=False))
+    out["has_probe"], out["has_reference"] = bool(row[-2]), bool(row[-1])
+    return out
