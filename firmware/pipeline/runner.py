@@ -178,15 +178,15 @@ def run_hub(hub: Hub, receiver: HubReceiver, stop: threading.Event, *, watchdog:
     while not stop.is_set():
         msg = receiver.receive(WAIT_S)
         watchdog.ping()
-        if msg is not None:
-            hub.handle(msg)
-            if services is not None:
-                services.observe(msg)
         if services is not None:
             try:
                 services.tick()
             except LfrError as exc:
                 log.error("appliance services: %s", exc)
+        if msg is not None:
+            hub.handle(msg)
+            if services is not None:
+                services.observe(msg)
         elif until is not None and until():
             break
         try:
