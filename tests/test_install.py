@@ -33,9 +33,9 @@ def snapshot(root: Path) -> list[str]:
 
 def installed_root(root: Path) -> Path:
     """A root that looks like a Pi on which the installer already ran."""
-    (root / "etc/lfr/keys").mkdir(parents=True)
+    (root / "etc/lfr/link").mkdir(parents=True)
     (root / "etc/lfr/appliance.toml").write_text("[match]\nthreshold = 0.7\n")
-    (root / "etc/lfr/keys/appliance.key_secret").write_text("secret\n")
+    (root / "etc/lfr/link/link.key_secret").write_text("secret\n")
     (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/bash\n"
                                      "lfr:x:999:999::/var/lib/lfr:/usr/sbin/nologin\n")
     (root / "etc/group").write_text("video:x:44:\ngpio:x:993:\nplugdev:x:46:\nlfr:x:999:\n")
@@ -58,11 +58,11 @@ def test_fresh_install_actions(tmp_path: Path) -> None:
     assert useradd[useradd.index("--shell") + 1] == "/usr/sbin/nologin"
     assert ["python3", "-m", "venv", "--system-site-packages", f"{r}/opt/lfr/.venv"] in actions
     assert any(a[0] == f"{r}/opt/lfr/.venv/bin/pip" and a[-1] == f"{r}/opt/lfr/src" for a in actions)
-    assert f"install -d -m 0750 -o root -g lfr {r}/etc/lfr/keys" in joined
+    assert f"install -d -m 0750 -o root -g lfr {r}/etc/lfr/link" in joined
     assert f"install -d -m 0750 -o lfr -g lfr {r}/var/lib/lfr" in joined
     assert any(a[:2] == ["install", "-m"] and a[-1] == f"{r}/etc/lfr/appliance.toml" for a in actions)
     assert [f"{r}/opt/lfr/.venv/bin/lfr", "keys", "init", "--config", f"{r}/etc/lfr/appliance.toml",
-            "--key-dir", f"{r}/etc/lfr/keys"] in actions
+            "--dir", f"{r}/etc/lfr/link"] in actions
     for unit in (REPO / "systemd").glob("lfr-*"):
         assert f"install -m 0644 {unit} {r}/etc/systemd/system/" in joined
     assert f"install -m 0644 {REPO}/systemd/99-lfr-watchlist-usb.rules {r}/etc/udev/rules.d/" in joined
@@ -78,7 +78,7 @@ def test_second_run_keeps_config_keys_user_and_venv(tmp_path: Path) -> None:
     root = installed_root(tmp_path)
     actions, notes = dry_run(root)
     assert "keeping existing /etc/lfr/appliance.toml" in notes
-    assert "keeping existing CURVE keys in /etc/lfr/keys" in notes
+    assert "keeping existing CURVE keys in /etc/lfr/link" in notes
     assert "user lfr exists" in notes
     assert any(n.startswith("venv /opt/lfr/.venv exists") for n in notes)
     assert not [a for a in actions if a[0] == "useradd" or a[-2:] == ["keys", "init"] or "venv" in a[:3]]

@@ -1,13 +1,15 @@
 """The operator's page in headless Chromium (Debian's package, driven by Playwright) over a real link.
 
 The appliance side is a real store with an open deployment and a real ApplianceLink; the decision made by a
-key press must end up in the appliance's alert row and its audit log. The test saves the screenshot of the
-alert screen used in the docs (`docs/img/viewer.png`); every image in it is a face-free stand-in.
+key press must end up in the appliance's alert row and its audit log. The test saves a screenshot of the
+alert screen (every image in it a face-free stand-in): into $LFR_SCREENSHOT_DIR when set (that is how
+`docs/img/viewer.png` was made), else into the test's temporary folder, so a run leaves the checkout clean.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,8 +25,6 @@ from firmware.store import audit
 from firmware.viewer.sample_images import pixelated_scene_jpeg
 from firmware.viewer.server import ViewerServer
 
-REPO = Path(__file__).resolve().parent.parent
-SCREENSHOT = REPO / "docs" / "img" / "viewer.png"
 
 def _preview_feed(appliance: LoopbackAppliance, stop: threading.Event) -> None:
     frame = Preview(camera="cam0", t_wall=time.time(), width=640, height=360,
@@ -52,7 +52,7 @@ def feed(tmp_path: Path) -> Iterator[tuple[LoopbackAppliance, object]]:
         console.store.close()
 
 
-def test_operator_sees_a_new_alert_and_marks_it_false_from_the_keyboard(feed: tuple) -> None:
+def test_operator_sees_a_new_alert_and_marks_it_false_from_the_keyboard(feed: tuple, tmp_path: Path) -> None:
     appliance, console = feed
     history = [appliance.raise_alert(1, camera="cam1", category="missing/vulnerable", score=0.71,
                                      name="Test Subject Bravo", reason="Missing person report (test)"),
@@ -80,8 +80,9 @@ def test_operator_sees_a_new_alert_and_marks_it_false_from_the_keyboard(feed: tu
         assert sizes[0] == sizes[1] and sizes[0][0] >= 300
         page.wait_for_function("document.getElementById('preview').naturalWidth > 0", timeout=10_000)
         page.wait_for_selector("#history tr", timeout=5_000)
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        shots = Path(os.environ.get("LFR_SCREENSHOT_DIR", tmp_path))
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "viewer.png"), full_page=True)
 
         page.keyboard.press("f")
         page.wait_for_selector(f"#queue li.decided[data-id='{alert.id}']", timeout=10_000)

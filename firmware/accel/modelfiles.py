@@ -1,7 +1,7 @@
 """The model files in `models/`: their manifest, integrity checks, and choosing the variant to run.
 
-Each role (face_detector, face_embedder) has an int8 file, a float reference and optionally an Edge TPU
-build. On the Edge TPU the int8 graph runs compiled; on the CPU, `precision = "auto"` times both plain files
+Each role (face_detector, face_embedder, face_landmarks) has an int8 file, a float reference and optionally an
+Edge TPU build. On the Edge TPU the int8 graph runs compiled; on the CPU, `precision = "auto"` times both plain files
 on this machine at start-up and runs the faster (their agreement is in the manifest: int8 is used only
 because it matches float closely), and the health state says which ran.
 """
@@ -24,7 +24,7 @@ from firmware.errors import AcceleratorError, ModelError
 
 log = logging.getLogger(__name__)
 
-ROLES = ("face_detector", "face_embedder")
+ROLES = ("face_detector", "face_embedder", "face_landmarks")
 # Tensor types allowed inside an int8 model: int8 activations and weights, int32 biases.
 INT8_INNER_TYPES = (np.dtype(np.int8), np.dtype(np.int32))
 

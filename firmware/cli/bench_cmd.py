@@ -13,6 +13,8 @@ BENCHES: tuple[str, ...] = (
     "firmware.cli.bench_enrol",
     "firmware.cli.bench_pipeline",
     "firmware.cli.bench_link",
+    "firmware.cli.bench_stages",
+    "firmware.cli.bench_match",
 )
 
 

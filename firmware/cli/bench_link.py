@@ -1,4 +1,4 @@
-"""`lfr bench link`: capture-to-screen latency of alerts over the link on loopback (docs/viewer.md)."""
+"""`lfr bench link`: capture-to-screen latency of alerts over the real link on loopback."""
 
 from __future__ import annotations
 

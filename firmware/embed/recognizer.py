@@ -17,6 +17,7 @@ from firmware.detect.blazeface import FaceDetector
 from firmware.detect.detection import Detection
 from firmware.embed.align import align_face
 from firmware.embed.embedder import FaceEmbedder
+from firmware.embed.mesh_landmarks import MeshLandmarker
 from firmware.embed.quality import Quality, assess
 
 # Padding (fraction of the longer side) tried in turn on portrait photos; see `Recognizer.main_face`.
@@ -33,18 +34,23 @@ class Face:
 
 
 class Recognizer:
-    """The recognition core: `detect` → `face` (align + quality) → `embed`."""
+    """The recognition core: `detect` → `face` (align + quality) → `embed`.
+
+    With a `landmarker`, faces are aligned on its keypoints instead of the detector's (see docs/recognition.md).
+    """
 
     def __init__(self, detector: FaceDetector, embedder: FaceEmbedder, quality: QualityConfig,
-                 loaded: dict[str, LoadedModel] | None = None) -> None:
+                 loaded: dict[str, LoadedModel] | None = None, landmarker: MeshLandmarker | None = None) -> None:
         self.detector = detector
         self.embedder = embedder
         self.quality = quality
         self.loaded = loaded or {}
+        self.landmarker = landmarker
 
     @classmethod
     def from_config(cls, cfg: AppConfig, *, precision: str | None = None) -> Recognizer:
-        """Load both models as configured; `precision` overrides `models.precision` (benchmarks, eval)."""
+        """Load the models as configured (the face mesh when `embed.landmarks = "mesh"`); `precision` overrides
+        `models.precision` (benchmarks, eval)."""
         m = cfg.models
         kwargs = dict(accelerator=m.accelerator, device=m.edgetpu_device, precision=precision or m.precision,
                       threads=m.threads)
@@ -52,8 +58,12 @@ class Recognizer:
         emb = load_role(Path(m.dir), "face_embedder", **kwargs)  # type: ignore[arg-type]
         detector = FaceDetector(det.model, min_score=cfg.detect.min_score, nms_iou=cfg.detect.nms_iou,
                                 min_face_px=cfg.detect.min_face_px)
-        return cls(detector, FaceEmbedder(emb.model), cfg.quality,
-                   {"face_detector": det, "face_embedder": emb})
+        loaded = {"face_detector": det, "face_embedder": emb}
+        landmarker = None
+        if cfg.embed.landmarks == "mesh":
+            loaded["face_landmarks"] = load_role(Path(m.dir), "face_landmarks", **kwargs)  # type: ignore[arg-type]
+            landmarker = MeshLandmarker(loaded["face_landmarks"].model)
+        return cls(detector, FaceEmbedder(emb.model), cfg.quality, loaded, landmarker)
 
     def health(self) -> dict[str, str]:
         """Which back-end and precision each model runs on, for the health state."""
@@ -64,6 +74,8 @@ class Recognizer:
 
     def face(self, image_bgr: np.ndarray, det: Detection) -> Face:
         """Align `det` out of the frame and measure its quality (no embedding yet: that is the costly step)."""
+        if self.landmarker is not None:
+            det = self.landmarker.refine(image_bgr, det)
         aligned = align_face(image_bgr, det.keypoints)
         q = self.quality
         return Face(det, aligned, assess(det, aligned, min_face_px=q.min_face_px,

@@ -1,7 +1,7 @@
 """Embed a list of portrait photos once, with a documented fallback for faces the detector misses.
 
-An image where no face is found is counted as a failed detection and aligned with the mean keypoints of
-the images where one was found (scaled to its size): LFW photos are centred on the labelled face, so this is
+An image where no face is found is counted as a failed detection and aligned with the mean box and keypoints
+of the images where one was found (scaled to its size): LFW photos are centred on the labelled face, so this is
 the usual protocol fallback, and the count is reported beside every figure.
 """
 
@@ -41,9 +41,12 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def _cache_file(recognizer: Recognizer, cache_dir: Path, pads: tuple[float, ...]) -> Path:
-    """One cache file per pair of model files (by sha256 of their bytes) and padding."""
+    """One cache file per set of model files (by sha256 of their bytes, landmark model included) and padding."""
     digest = hashlib.sha256()
-    for lm in (recognizer.detector.model, recognizer.embedder.model):
+    models = [recognizer.detector.model, recognizer.embedder.model]
+    if recognizer.landmarker is not None:
+        models.append(recognizer.landmarker.model)
+    for lm in models:
         digest.update(lm.path.read_bytes())
     return cache_dir / f"embeddings-{digest.hexdigest()[:16]}-pads{'-'.join(f'{p:g}' for p in pads)}.npz"
 
@@ -73,6 +76,7 @@ def embed_images(recognizer: Recognizer, paths: Sequence[Path], pads: tuple[floa
             tmp.replace(cache)
         rows = np.stack([stored[k] for k in keys])
         return EmbeddedImages(paths, np.ascontiguousarray(rows[:, :-1]), set(np.nonzero(rows[:, -1])[0].tolist()))
+    # Box corners and keypoints of the main face as fractions of the image size: an 8×2 array per image.
     found: dict[int, np.ndarray] = {}
     sizes: dict[int, tuple[int, int]] = {}
     for i, path in enumerate(progress(paths, "detecting", len(paths))):
@@ -80,16 +84,17 @@ def embed_images(recognizer: Recognizer, paths: Sequence[Path], pads: tuple[floa
         sizes[i] = img.shape[:2]
         dets = recognizer.main_face(img, pads)
         if dets:
-            found[i] = dets[0].keypoints / np.array([img.shape[1], img.shape[0]], np.float32)
+            points = np.vstack([np.reshape(dets[0].box, (2, 2)), dets[0].keypoints])
+            found[i] = points / np.array([img.shape[1], img.shape[0]], np.float32)
     if not found:
         raise DataError(f"no face detected in any of {len(paths)} images; are they face photos?")
-    mean_kp = np.mean(np.stack(list(found.values())), axis=0)
+    mean_points = np.mean(np.stack(list(found.values())), axis=0)
     emb = np.empty((len(paths), 192), np.float32)
     for i, path in enumerate(progress(paths, "embedding", len(paths))):
         img = read_image(path)
         h, w = sizes[i]
-        rel = found[i] if i in found else mean_kp
-        kp = (rel * np.array([w, h], np.float32)).astype(np.float32)
-        det = Detection((0.0, 0.0, float(w), float(h)), 1.0, kp)
+        points = (found[i] if i in found else mean_points) * np.array([w, h], np.float32)
+        x1, y1, x2, y2 = (float(v) for v in points[:2].reshape(-1))
+        det = Detection((x1, y1, x2, y2), 1.0, points[2:].astype(np.float32))
         emb[i] = recognizer.embed(recognizer.face(img, det))
     return EmbeddedImages(paths, emb, set(range(len(paths))) - set(found))

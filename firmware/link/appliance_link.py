@@ -29,7 +29,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from firmware.config import LinkConfig
 from firmware.errors import LfrError, LinkError
 from firmware.link import outbox, sockets
-from firmware.link.keys import AllowedKeys, KeyPair, fingerprint, load_keypair
+from firmware.link.keys import AllowedKeys, KeyPair, fingerprint, load_keypair, secret_key_source
 from firmware.link.messages import Decision, Health, Message, Preview, pack
 from firmware.link.protocol import ApplianceProtocol
 
@@ -56,7 +56,7 @@ class ApplianceLink:
         self.when_decision = when_decision
         self.when_link = when_link
         self.protocol = ApplianceProtocol(sockets.timings(config))
-        keypair = keypair or load_keypair(config.secret_key)
+        keypair = keypair or load_keypair(secret_key_source(config.secret_key))
         self.allowed = allowed or AllowedKeys(config.allowed_keys)
         self._stop = threading.Event()
         self._wake = threading.Event()

@@ -102,6 +102,19 @@ def load_public(path: Path | str) -> bytes:
     return check_z85_key(fields["public-key"], f"public key in {path}")
 
 
+CREDENTIAL_NAME = "curve-secret"
+
+
+def secret_key_source(configured: Path | str) -> Path:
+    """Where to read this machine's secret key: the copy systemd hands the service through
+    `LoadCredential=curve-secret:...` ($CREDENTIALS_DIRECTORY/curve-secret) when there is one, else the
+    configured file. The unit keeps the key file itself out of reach of the sandboxed service."""
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if directory and (Path(directory) / CREDENTIAL_NAME).is_file():
+        return Path(directory) / CREDENTIAL_NAME
+    return Path(configured)
+
+
 def load_keypair(path: Path | str) -> KeyPair:
     """The keypair in a `.key_secret` file, refused when its mode is looser than 0600 or halves disagree."""
     path = Path(path)

@@ -2,8 +2,8 @@
 
 Each frame's detections are matched to the live tracks greedily, best pair first. A pair may match only if
 it passes three gates: position (the box overlaps the track's predicted box, or its centre lies within a
-face-size-scaled distance of the predicted centre), scale (the eye distance did not jump), and keypoint layout
-(the six keypoints, normalised by eye position and distance, look alike). Prediction is constant velocity, so
+face-size-scaled distance of the predicted centre), scale (the box width did not jump), and keypoint layout
+(the six keypoints, around the eye midpoint and in face widths, look alike). Prediction is constant velocity, so
 two people crossing keep their tracks and a face hidden for a few frames is picked up again.
 
 Lifecycle: a new track is TENTATIVE; `confirm_hits` hits in a row make it CONFIRMED (a tentative track that
@@ -40,7 +40,7 @@ class TrackerParams:
     min_iou: float = 0.2
     max_center_dist: float = 1.0
     max_scale_change: float = 1.6
-    max_shape_diff: float = 0.6
+    max_shape_diff: float = 0.25
 
 
 @dataclass(eq=False, slots=True)
@@ -62,7 +62,7 @@ class Track:
     best_quality: float = 0.0
     shots: int = 0
     _shape: np.ndarray = field(default_factory=lambda: np.zeros((6, 2), np.float32), repr=False)
-    _eye: float = 1.0
+    _scale: float = 1.0
 
     @property
     def is_confirmed(self) -> bool:
@@ -109,15 +109,17 @@ class TrackerStats:
     active: int
 
 
-def _eye_distance(det: Detection) -> float:
-    d = float(np.linalg.norm(det.keypoints[LEFT_EYE] - det.keypoints[RIGHT_EYE]))
-    return d if d >= 1.0 else max(1.0, 0.35 * det.width)
+def _face_scale(det: Detection) -> float:
+    """The face's size for the scale gate: its box width. Not the eye distance, which jitters by half on small
+    faces from one frame to the next (21.7 → 14.3 → 26.8 px seen on a 60-px face) and split one person's track
+    in the acceptance scene."""
+    return max(1.0, float(det.width))
 
 
-def _shape(det: Detection, eye: float) -> np.ndarray:
-    """Keypoints around the eye midpoint, in eye distances: the face layout, free of position and scale."""
+def _shape(det: Detection, scale: float) -> np.ndarray:
+    """Keypoints around the eye midpoint, in face widths: the face layout, free of position and scale."""
     kp = np.asarray(det.keypoints, np.float32)
-    return (kp - (kp[LEFT_EYE] + kp[RIGHT_EYE]) / 2.0) / eye
+    return (kp - (kp[LEFT_EYE] + kp[RIGHT_EYE]) / 2.0) / scale
 
 
 class Tracker:
@@ -156,9 +158,9 @@ class Tracker:
                 ended.append(track)
         for i, det in enumerate(detections):
             if i not in used:
-                eye = _eye_distance(det)
-                track = Track(next(self._ids), det, self._frame, self._frame, _shape=_shape(det, eye),
-                              _eye=eye)
+                scale = _face_scale(det)
+                track = Track(next(self._ids), det, self._frame, self._frame, _shape=_shape(det, scale),
+                              _scale=scale)
                 if self.params.confirm_hits <= 1:
                     self._confirm(track)
                 self._tracks.append(track)
@@ -194,10 +196,10 @@ class Tracker:
         size = np.maximum(pred[:, 2] - pred[:, 0], 1.0)
         misses = np.array([t.misses for t in tracks], np.float64)
         dist = np.linalg.norm(pc[:, None, :] - dc[None, :, :], axis=2) / size[:, None]      # T×D, face sizes
-        det_eye = np.array([_eye_distance(d) for d in detections], np.float64)
-        trk_eye = np.array([t._eye for t in tracks], np.float64)
-        scale = np.maximum(det_eye[None, :] / trk_eye[:, None], trk_eye[:, None] / det_eye[None, :])
-        det_shape = np.stack([_shape(d, e) for d, e in zip(detections, det_eye, strict=True)])  # D×6×2
+        det_scale = np.array([_face_scale(d) for d in detections], np.float64)
+        trk_scale = np.array([t._scale for t in tracks], np.float64)
+        scale = np.maximum(det_scale[None, :] / trk_scale[:, None], trk_scale[:, None] / det_scale[None, :])
+        det_shape = np.stack([_shape(d, e) for d, e in zip(detections, det_scale, strict=True)])  # D×6×2
         trk_shape = np.stack([t._shape for t in tracks])                                       # T×6×2
         shape_diff = np.linalg.norm(trk_shape[:, None] - det_shape[None], axis=3).mean(axis=2)
         near = (iou >= p.min_iou) | (dist <= p.max_center_dist * (1.0 + 0.25 * misses[:, None]))
@@ -226,8 +228,8 @@ class Tracker:
         if track.hits > 1:
             vx, vy = 0.5 * track.velocity[0] + 0.5 * vx, 0.5 * track.velocity[1] + 0.5 * vy
         track.velocity = (vx, vy)
-        track._eye = _eye_distance(det)
-        track._shape = _shape(det, track._eye)
+        track._scale = _face_scale(det)
+        track._shape = _shape(det, track._scale)
         track.detection = det
         track.hits += 1
         track.misses = 0

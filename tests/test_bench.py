@@ -1,0 +1,92 @@
+"""`lfr bench`: timing summaries, the RSS sampler, the 1:N layouts' agreement with exact search, the scene."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmware.bench.match import ChunkedLayout, Float32Layout, probes, unit_rows
+from firmware.bench.memory import MIB, RssSampler, peak_rss_bytes
+from firmware.bench.scene import compose, read_background
+from firmware.bench.timing import Samples
+from firmware.cli.main import main
+from firmware.errors import DataError
+from tests.conftest import require_data
+
+
+def test_samples_summary_in_milliseconds() -> None:
+    s = Samples("x", [0.001] * 98 + [0.050, 0.100])
+    m = s.summary()
+    assert m["n"] == 100
+    assert m["p50_ms"] == pytest.approx(1.0)
+    assert 1.0 < m["p99_ms"] <= 100.0
+    assert m["mean_ms"] == pytest.approx((98 * 1 + 50 + 100) / 100)
+
+
+def test_rss_sampler_sees_a_temporary_allocation() -> None:
+    with RssSampler(interval_s=0.001) as rss:
+        block = np.ones(64 * MIB, np.uint8)
+        block[::4096] = 2
+        del block
+    assert rss.growth_bytes >= 48 * MIB
+    assert peak_rss_bytes() >= rss.peak_bytes * 0.9
+
+
+def test_compact_layouts_find_the_exact_top1_of_mated_probes() -> None:
+    rng = np.random.default_rng(1)
+    matrix = unit_rows(20_000, rng)
+    mated, random = probes(matrix, 30, rng)
+    exact = Float32Layout(matrix)
+    truth = [exact.search(p)[0] for p in mated]
+    for dtype in ("float16", "int8"):
+        layout = ChunkedLayout(matrix, dtype)
+        assert [layout.search(p)[0] for p in mated] == truth, dtype
+        assert layout.nbytes <= matrix.nbytes // 2
+    batch = exact.search_batch(np.concatenate([mated[:5], random[:5]]))
+    assert [b[0] for b in batch[:5]] == truth[:5]
+    assert [list(b) for b in batch[5:]] == [list(exact.search(p)) for p in random[:5]]
+
+
+def test_scene_pastes_faces_without_overlap_and_refuses_too_many() -> None:
+    data = require_data()
+    faces = sorted((data / "lfw" / "images").glob("A*/*_0001.jpg"))[:6]
+    bg = read_background(data / "video" / "MOT17-13-SDP-raw.h265")
+    assert bg.shape == (1080, 1920, 3)
+    scene = compose(bg, faces)
+    for i, a in enumerate(scene.boxes):
+        for b in scene.boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+    assert not np.array_equal(scene.frame, bg)
+    with pytest.raises(DataError, match="do not fit"):
+        compose(bg, faces * 20, face_height=400)
+
+
+def test_bench_match_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "match", "--sizes", "2000", "--probes", "10", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    res = r["sizes"]["2000"]
+    assert set(res) >= {"float32", "float32_batch", "float16", "int8_rescore"}
+    assert res["float16"]["mib"] == pytest.approx(res["float32"]["mib"] / 2)
+    assert res["int8_rescore"]["top1_recall"] >= 0.9
+
+
+def test_bench_match_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "match", "--sizes", "10k"]) == 2
+    assert "--sizes" in capsys.readouterr().err
+
+
+def test_bench_stages_json_on_real_images(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = require_data()
+    assert main(["bench", "stages", "--data", str(data), "--images", "4", "--frames", "1", "--faces", "4",
+                 "--watchlist", "500", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    for p in ("int8", "float"):
+        st = r["stages"][p]
+        for k in ("lfw.decode", "lfw.detect", "lfw.align", "lfw.quality", "lfw.embed", "lfw.match",
+                  "1080p.detect_tiled", "1080p.track", "1080p.face_embed"):
+            assert st[k]["n"] >= 1 and st[k]["p50_ms"] > 0, (p, k)
+        assert r["faces_found"][p] >= 3
+    assert r["ratio_int8_over_float_p50"]["lfw.embed"] > 0
