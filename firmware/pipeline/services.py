@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -37,6 +38,18 @@ from firmware.store.db import config_db_path, open_db, transaction
 log = logging.getLogger(__name__)
 
 
+class ServicesLink(Protocol):
+    """What the services need of `ApplianceLink` (tests hand in a recorder)."""
+
+    def notify(self) -> None: ...
+
+    def publish_preview(self, preview: Preview) -> None: ...
+
+    def set_health(self, health: Health) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class CameraHealth:
     """What the hub knows of one camera from its stats messages: fps over the last report, drops, silence."""
@@ -52,7 +65,7 @@ class HubServices:
 
     def __init__(self, cfg: AppConfig, hub: Hub, *, recognizers: Sequence[Recognizer] = (),
                  clock: Clock | None = None, indicators: Indicators | None = None,
-                 link: ApplianceLink | None = None) -> None:
+                 link: ServicesLink | None = None) -> None:
         self.cfg = cfg
         self.hub = hub
         self.db: sqlite_utils.Database = hub.db
@@ -69,7 +82,7 @@ class HubServices:
         self.indicators = indicators or open_indicators(cfg.gpio, when_stop=self._stop_pressed.set,
                                                         when_resume=self._resume_pressed.set)
         self.indicators.set_stopped(self.stop_flag.path.exists())
-        self.link = link
+        self.link: ServicesLink | None = link
         if link is None and cfg.appliance.link:
             self.link = ApplianceLink(cfg.link, config_db_path(cfg), when_decision=self.record_decision,
                                       when_link=self._when_link)

@@ -71,10 +71,10 @@ def candidate(t_mono: float, t_wall: float, track: int = 1) -> AlertCandidate:
 
 
 def services(app: AppConfig, db: sqlite_utils.Database, calibration: ScoreCalibration, clock: FakeClock,
-             **kw: object) -> tuple[Hub, HubServices, LinkStub]:
+             indicators: NullIndicators | None = None) -> tuple[Hub, HubServices, LinkStub]:
     hub = Hub(db, calibration, app.pipeline, clock=clock)
     link = LinkStub()
-    return hub, HubServices(app, hub, clock=clock, link=link, **kw), link  # type: ignore[arg-type]
+    return hub, HubServices(app, hub, clock=clock, link=link, indicators=indicators), link
 
 
 def test_a_resent_decision_is_answered_not_recorded_twice(app: AppConfig, db: sqlite_utils.Database,
@@ -107,7 +107,7 @@ def test_stop_button_stops_capture_blacks_preview_and_is_audited(app: AppConfig,
     clock = FakeClock()
     hub = Hub(db, calibration, app.pipeline, clock=clock)
     link = LinkStub()
-    svc = HubServices(app, hub, clock=clock, link=link, indicators=None)  # type: ignore[arg-type]
+    svc = HubServices(app, hub, clock=clock, link=link, indicators=None)
     svc.indicators.close()
     svc.indicators = GpioIndicators(gpio, pin_factory=factory, when_stop=svc._stop_pressed.set,
                                     when_resume=svc._resume_pressed.set)
@@ -228,9 +228,9 @@ def test_no_edge_tpu_falls_back_to_the_cpu_and_health_says_so(app: AppConfig, db
     rec = Recognizer.from_config(replace(app, models=replace(app.models, accelerator="auto")))
     clock = FakeClock()
     hub = Hub(db, calibration, app.pipeline, clock=clock)
-    svc = HubServices(app, hub, clock=clock, recognizers=[rec], link=LinkStub())  # type: ignore[arg-type]
+    link = LinkStub()
+    svc = HubServices(app, hub, clock=clock, recognizers=[rec], link=link)
     assert "cpu" in svc.accelerator().lower() and "Edge TPU unavailable" in svc.accelerator()
     svc.tick()
-    assert svc.link is not None and svc.link.health is not None  # type: ignore[attr-defined]
-    assert "Edge TPU unavailable" in svc.link.health.accelerator  # type: ignore[attr-defined]
+    assert link.health is not None and "Edge TPU unavailable" in link.health.accelerator
     svc.close()
