@@ -84,8 +84,12 @@ class HubServices:
         self.indicators.set_stopped(self.stop_flag.path.exists())
         self.link: ServicesLink | None = link
         if link is None and cfg.appliance.link:
-            self.link = ApplianceLink(cfg.link, config_db_path(cfg), when_decision=self.record_decision,
-                                      when_link=self._when_link)
+            try:
+                self.link = ApplianceLink(cfg.link, config_db_path(cfg), when_decision=self.record_decision,
+                                          when_link=self._when_link)
+            except LfrError:
+                self.indicators.close()  # the pins are not left claimed when the link cannot start
+                raise
         hub.alert_sink = self
         hub.preview_sink = self
         hub.keep_probe = lambda: not self.is_disk_low
