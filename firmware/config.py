@@ -266,6 +266,18 @@ class ApplianceConfig:
 # --- end appliance wiring ---
 
 
+# -- officers' handhelds (firmware/viewer/handheld, issue 8) ------------------------------------------------
+@dataclass(frozen=True)
+class HandheldConfig:
+    enabled: bool = opt(False, "serve the officers' handheld page on the van LAN (HTTPS) beside the viewer")
+    host: str = opt("0.0.0.0", "address the handheld listener binds to (the laptop's van LAN side)")
+    port: int = opt(8443, "TCP port of the handheld page (HTTPS, self-signed certificate)", min=1024, max=65535)
+    address: str = opt("", "address phones use to reach the laptop (IP or name, in the certificate and the "
+                           "pairing QR code); empty: this laptop's LAN address")
+    ttl_minutes: int = opt(30, "minutes an alert stays on a handheld unless closed sooner", min=1, max=240)
+    pairing_minutes: int = opt(10, "minutes a pairing QR code stays valid (used once)", min=1, max=60)
+
+
 @dataclass(frozen=True)
 class AppConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
@@ -279,6 +291,7 @@ class AppConfig:
     watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     viewer: ViewerConfig = field(default_factory=ViewerConfig)
+    handheld: HandheldConfig = field(default_factory=HandheldConfig)
     cameras: tuple[CameraConfig, ...] = opt((CameraConfig(),), "cameras ([[cameras]]), one process each")
 
     def __post_init__(self) -> None:

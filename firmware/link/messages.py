@@ -29,6 +29,10 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 OUTCOMES = ("confirmed_stopped", "confirmed_not_stopped", "false_alert")
 """What the operator can decide about an alert."""
 ROLES = ("appliance", "viewer")
+HANDHELD_KINDS = ("paired", "revoked", "dispatched", "engaged", "not_located", "arrested", "advised",
+                  "no_action")
+"""What a `HandheldEvent` reports: the operator paired or revoked a handheld or sent it an alert, or an
+officer's handheld answered (engaged, not located, or the outcome: arrested, advised, no action)."""
 
 
 def _f(*, min: float | None = None, max: float | None = None, max_len: int = 200,
@@ -175,8 +179,39 @@ class Preview(Message):
     jpeg: bytes = _jpeg()
 
 
+@dataclass(frozen=True)
+class HandheldEvent(Message):
+    """Something about the officers' handhelds for the appliance's audit log (and, for answers, the alert
+    row and stats); resent by the viewer until a HandheldEventAck. `alert_id` is None for pairing events.
+
+    Added in link protocol 1.1 (issue 8): an appliance without it refuses the type (`unknown_type`) and the
+    viewer keeps resending, so the events reach the audit log once the appliance is updated.
+    """
+
+    TYPE: ClassVar[str] = "handheld_event"
+    VERSION: ClassVar[int] = 1
+    event_id: str = _f(is_uuid=True)
+    kind: str = _f(choices=HANDHELD_KINDS)
+    device_id: str = _f(is_uuid=True)
+    callsign: str = _f(max_len=40)
+    alert_id: str | None = _f(is_uuid=True)
+    t_wall: float = _f(min=0)
+
+
+@dataclass(frozen=True)
+class HandheldEventAck(Message):
+    """The appliance recorded (accepted) or refused a HandheldEvent; `reason` says why when refused."""
+
+    TYPE: ClassVar[str] = "handheld_event_ack"
+    VERSION: ClassVar[int] = 1
+    event_id: str = _f(is_uuid=True)
+    accepted: bool = _f()
+    reason: str = _f(max_len=500)
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
-    cls.TYPE: cls for cls in (Alert, Ack, Decision, DecisionAck, Heartbeat, Health, Preview)}
+    cls.TYPE: cls for cls in (Alert, Ack, Decision, DecisionAck, Heartbeat, Health, Preview, HandheldEvent,
+                              HandheldEventAck)}
 
 _HINTS: dict[type, dict[str, Any]] = {}
 

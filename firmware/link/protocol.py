@@ -26,6 +26,8 @@ from firmware.link.messages import (
     Alert,
     Decision,
     DecisionAck,
+    HandheldEvent,
+    HandheldEventAck,
     Health,
     Heartbeat,
     Message,
@@ -185,12 +187,40 @@ class DecisionSender:
         return self.pending.pop(ack.decision_id, None) is not None
 
 
+class HandheldEventSender:
+    """Viewer side: handheld events (pairing, revocation, dispatch, officers' answers), resent until acked."""
+
+    def __init__(self, resend_interval: float) -> None:
+        self.resend_interval = resend_interval
+        self.pending: OrderedDict[str, HandheldEvent] = OrderedDict()
+        self._sent: dict[str, float] = {}
+
+    def add(self, event: HandheldEvent) -> None:
+        self.pending[event.event_id] = event
+
+    def reset(self) -> None:
+        self._sent.clear()
+
+    def due(self, now: float) -> list[HandheldEvent]:
+        out = [e for k, e in self.pending.items()
+               if k not in self._sent or now - self._sent[k] >= self.resend_interval]
+        for e in out:
+            self._sent[e.event_id] = now
+        return out
+
+    def on_ack(self, ack: HandheldEventAck) -> bool:
+        """True when `ack` settles a pending event (False for a repeated ack)."""
+        self._sent.pop(ack.event_id, None)
+        return self.pending.pop(ack.event_id, None) is not None
+
+
 @dataclass
 class ApplianceEvents:
     """What one received message asks of the appliance: outbox rows to drop, decisions to record, replies."""
 
     acked: list[Ack] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    handheld_events: list[HandheldEvent] = field(default_factory=list)
     replies: list[Message] = field(default_factory=list)
     new_peer: bool = False
 
@@ -207,6 +237,7 @@ class ApplianceProtocol:
         self.active: bytes | None = None
         self.rejects = RejectLog("appliance")
         self._answered: OrderedDict[str, DecisionAck] = OrderedDict()
+        self._answered_events: OrderedDict[str, HandheldEventAck] = OrderedDict()
         self._liveness = Liveness(timings.link_timeout)
         self._last_heartbeat: float | None = None
 
@@ -215,7 +246,7 @@ class ApplianceProtocol:
         events = ApplianceEvents()
         try:
             message = decode(frames)
-            if not isinstance(message, (Heartbeat, Ack, Decision)) or (
+            if not isinstance(message, (Heartbeat, Ack, Decision, HandheldEvent)) or (
                     isinstance(message, Heartbeat) and message.role != "viewer"):
                 raise MessageError("unexpected_type", f"the appliance does not take {message.TYPE} messages")
         except MessageError as exc:
@@ -239,7 +270,21 @@ class ApplianceProtocol:
                 events.replies.append(answered)
             else:
                 events.decisions.append(message)
+        elif isinstance(message, HandheldEvent):
+            answered_event = self._answered_events.get(message.event_id)
+            if answered_event is not None:
+                events.replies.append(answered_event)
+            else:
+                events.handheld_events.append(message)
         return events
+
+    def handheld_event_done(self, event: HandheldEvent, accepted: bool, reason: str = "") -> HandheldEventAck:
+        """The ack for a handheld event the appliance recorded (or refused), remembered for repeats."""
+        ack = HandheldEventAck(event_id=event.event_id, accepted=accepted, reason=reason[:500])
+        self._answered_events[event.event_id] = ack
+        if len(self._answered_events) > self.MAX_DECISIONS:
+            self._answered_events.popitem(last=False)
+        return ack
 
     def decision_done(self, decision: Decision, accepted: bool, reason: str = "") -> DecisionAck:
         """The ack for a decision the appliance recorded (or refused), remembered for repeats."""
@@ -292,6 +337,7 @@ class ViewerEvents:
     delivered: list[Alert] = field(default_factory=list)
     replies: list[Message] = field(default_factory=list)
     decision_acks: list[DecisionAck] = field(default_factory=list)
+    handheld_acks: list[HandheldEventAck] = field(default_factory=list)
     health: Health | None = None
 
 
@@ -302,6 +348,7 @@ class ViewerProtocol:
         self.timings = timings
         self.receiver = AlertReceiver(last_seq, seen)
         self.decisions = DecisionSender(timings.resend_interval)
+        self.handheld_events = HandheldEventSender(timings.resend_interval)
         self.rejects = RejectLog("viewer")
         self.preview_rejects = RejectLog("viewer preview")
         self._liveness = Liveness(timings.link_timeout)
@@ -312,7 +359,7 @@ class ViewerProtocol:
         events = ViewerEvents()
         try:
             message = decode(frames)
-            if not isinstance(message, (Alert, Heartbeat, DecisionAck, Health)) or (
+            if not isinstance(message, (Alert, Heartbeat, DecisionAck, HandheldEventAck, Health)) or (
                     isinstance(message, Heartbeat) and message.role != "appliance"):
                 raise MessageError("unexpected_type", f"the viewer does not take {message.TYPE} messages")
         except MessageError as exc:
@@ -320,6 +367,7 @@ class ViewerProtocol:
             return events
         if not self._liveness.is_up(now):
             self.decisions.reset()
+            self.handheld_events.reset()
         self._liveness.beat(now)
         if isinstance(message, Alert):
             events.delivered, acks = self.receiver.receive(message)
@@ -327,6 +375,9 @@ class ViewerProtocol:
         elif isinstance(message, DecisionAck):
             if self.decisions.on_ack(message):
                 events.decision_acks.append(message)
+        elif isinstance(message, HandheldEventAck):
+            if self.handheld_events.on_ack(message):
+                events.handheld_acks.append(message)
         elif isinstance(message, Health):
             events.health = message
         return events
@@ -353,6 +404,7 @@ class ViewerProtocol:
             out.append(Heartbeat(role="viewer", t_wall=t_wall))
         if self._liveness.is_up(now):
             out.extend(self.decisions.due(now))
+            out.extend(self.handheld_events.due(now))
         return out
 
     def is_up(self, now: float) -> bool:

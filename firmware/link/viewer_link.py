@@ -25,7 +25,17 @@ from firmware.config import LinkConfig
 from firmware.errors import LinkError
 from firmware.link import sockets
 from firmware.link.keys import KeyPair, load_keypair, load_public
-from firmware.link.messages import Alert, Decision, DecisionAck, Health, Heartbeat, Message, Preview
+from firmware.link.messages import (
+    Alert,
+    Decision,
+    DecisionAck,
+    HandheldEvent,
+    HandheldEventAck,
+    Health,
+    Heartbeat,
+    Message,
+    Preview,
+)
 from firmware.link.protocol import ViewerProtocol
 
 log = logging.getLogger(__name__)
@@ -39,6 +49,7 @@ class ViewerLink:
                  when_health: Callable[[Health], None] | None = None,
                  when_preview: Callable[[Preview], None] | None = None,
                  when_link: Callable[[bool], None] | None = None,
+                 when_handheld_ack: Callable[[HandheldEventAck], None] | None = None,
                  keypair: KeyPair | None = None, appliance_public: bytes | None = None,
                  last_seq: int = 0, seen: Iterable[str] = ()) -> None:
         self.config = config
@@ -47,11 +58,13 @@ class ViewerLink:
         self.when_health = when_health
         self.when_preview = when_preview
         self.when_link = when_link
+        self.when_handheld_ack = when_handheld_ack
         self.protocol = ViewerProtocol(sockets.timings(config), last_seq, seen)
         self.failure: BaseException | None = None
         keypair = keypair or load_keypair(config.secret_key)
         server = appliance_public or load_public(config.appliance_public_key)
         self._decisions: queue.SimpleQueue[Decision] = queue.SimpleQueue()
+        self._handheld: queue.SimpleQueue[HandheldEvent] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._closed = False
         self._ctx = zmq.Context()
@@ -77,6 +90,10 @@ class ViewerLink:
                             t_wall=time.time())
         self._decisions.put(decision)
         return decision
+
+    def send_handheld_event(self, event: HandheldEvent) -> None:
+        """Queue a handheld event (kept by the caller first); resent until the appliance acknowledges it."""
+        self._handheld.put(event)
 
     @property
     def is_link_up(self) -> bool:
@@ -123,6 +140,11 @@ class ViewerLink:
                     self.protocol.decide(self._decisions.get_nowait())
                 except queue.Empty:
                     break
+            while True:
+                try:
+                    self.protocol.handheld_events.add(self._handheld.get_nowait())
+                except queue.Empty:
+                    break
             for message in self.protocol.due(now, time.time()):
                 self._send(message)
             change = self.protocol.link_change(now)
@@ -156,6 +178,11 @@ class ViewerLink:
                     log.warning("appliance refused decision %s: %s", ack.decision_id, ack.reason)
                 if self.when_decision_ack is not None:
                     self.when_decision_ack(ack)
+            for hack in events.handheld_acks:
+                if not hack.accepted:
+                    log.warning("appliance refused handheld event %s: %s", hack.event_id, hack.reason)
+                if self.when_handheld_ack is not None:
+                    self.when_handheld_ack(hack)
             if events.health is not None and self.when_health is not None:
                 self.when_health(events.health)
         return True

@@ -147,10 +147,41 @@ def _v2_watchlists(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+_V3_HANDHELDS: tuple[str, ...] = (
+    # officers' handhelds (issue 8): what the field reported on an alert, per deployment counts, and every
+    # handheld event once (the link may deliver one again after a restart)
+    "ALTER TABLE alerts ADD COLUMN field_status TEXT CHECK (field_status IS NULL "
+    "OR field_status IN ('engaged', 'not_located'))",
+    "ALTER TABLE alerts ADD COLUMN field_outcome TEXT CHECK (field_outcome IS NULL "
+    "OR field_outcome IN ('arrested', 'advised', 'no_action'))",
+    "ALTER TABLE alerts ADD COLUMN field_callsign TEXT",
+    "ALTER TABLE alerts ADD COLUMN field_updated REAL",
+    *(f"ALTER TABLE stats ADD COLUMN field_{k} INTEGER NOT NULL DEFAULT 0"
+      for k in ("engaged", "not_located", "arrested", "advised", "no_action")),
+    """CREATE TABLE handheld_events (
+        event_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        callsign TEXT NOT NULL,
+        alert_id TEXT,
+        t_wall REAL NOT NULL,
+        recorded REAL NOT NULL
+    )""",
+    """CREATE INDEX handheld_events_alert ON handheld_events (alert_id, kind)""",
+)
+
+
+def _v3_handhelds(db: sqlite_utils.Database) -> None:
+    """Officers' handheld answers on the alert row and in stats; the `handheld_events` table (issue 8)."""
+    for statement in _V3_HANDHELDS:
+        db.execute(statement)
+
+
 # Append only; a migration never changes once released. Index + 1 is the schema version it produces.
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1_schema,
     _v2_watchlists,
+    _v3_handhelds,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

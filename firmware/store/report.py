@@ -60,6 +60,8 @@ def build_report(db: sqlite_utils.Database, deployment_id: int) -> dict[str, Any
         "faces_seen": int(stats["faces_seen"]),
         "alerts": len(alerts),
         "alerts_by_outcome": by_outcome,
+        "field_by_outcome": {k: int(stats[f"field_{k}"])
+                             for k in ("engaged", "not_located", "arrested", "advised", "no_action")},
         "score_median": round(float(np.median(scores)), 4) if len(scores) else None,
         "score_p95": round(float(np.percentile(scores, 95)), 4) if len(scores) else None,
         "alert_list": alerts,

@@ -20,7 +20,8 @@ from firmware.store.db import transaction
 PIPELINE_COUNTERS: tuple[str, ...] = (
     "frames", "faces_detected", "faces_seen", "embeddings", "dropped_frames")
 STATS_COLUMNS: tuple[str, ...] = PIPELINE_COUNTERS + (
-    "alerts", "confirmed", "false_alerts", "not_stopped", "pending", "watchlist_size")
+    "alerts", "confirmed", "false_alerts", "not_stopped", "pending", "watchlist_size",
+    "field_engaged", "field_not_located", "field_arrested", "field_advised", "field_no_action")
 
 
 class StatsCounters:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +21,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -37,8 +38,10 @@ NO_STORE = {"Cache-Control": "no-store"}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-def create_app(console: Console, *, hosts: tuple[str, ...] = LOCAL_HOSTS) -> Starlette:
-    """The ASGI app serving `console` to the operator's browser; `hosts` are the Host names accepted."""
+def create_app(console: Console, *, hosts: tuple[str, ...] = LOCAL_HOSTS,
+               extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The ASGI app serving `console` to the operator's browser; `hosts` are the Host names accepted;
+    `extra_routes` add features behind the same host check (the handhelds' operator routes)."""
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC_DIR / "index.html", headers=NO_STORE)
@@ -118,6 +121,7 @@ def create_app(console: Console, *, hosts: tuple[str, ...] = LOCAL_HOSTS) -> Sta
         Route("/api/alerts/{alert_id}/decision", decide, methods=["POST"]),
         Route("/api/preview.jpg", preview),
         WebSocketRoute("/ws", events),
+        *extra_routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ])
 

@@ -15,15 +15,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from firmware.config import LinkConfig
 from firmware.errors import PolicyError
 from firmware.hardware.clock import Clock, SystemClock
 from firmware.link.keys import KeyPair
-from firmware.link.messages import OUTCOMES, Alert, DecisionAck, Health, Preview
+from firmware.link.messages import OUTCOMES, Alert, DecisionAck, HandheldEvent, HandheldEventAck, Health, Preview
 from firmware.link.viewer_link import ViewerLink
 from firmware.viewer.store import AlertFilter, ViewerStore
+
+if TYPE_CHECKING:
+    from firmware.viewer.handheld.service import Handhelds
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,8 @@ class Console:
         self.when_rendered: Callable[[str, float], None] | None = None
         self._stop = threading.Event()
         self._maintainer: threading.Thread | None = None
+        self.handhelds: Handhelds | None = None
+        """Officers' handhelds (issue 8), attached before `start()` when they are enabled."""
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -85,6 +90,8 @@ class Console:
             log.warning("%d decisions were not confirmed before the viewer stopped; they are pending again",
                         reopened)
         self._link = self._open_link()
+        if self.handhelds is not None:
+            self.handhelds.resend_unacked()
         self._maintainer = threading.Thread(target=self._maintain, name="viewer-maintain", daemon=True)
         self._maintainer.start()
 
@@ -93,6 +100,7 @@ class Console:
         return ViewerLink(self.link_config, when_alert=self._on_alert,
                           when_decision_ack=self._on_decision_ack, when_health=self._on_health,
                           when_preview=self._on_preview, when_link=self._on_link,
+                          when_handheld_ack=self._on_handheld_ack,
                           keypair=self._keypair, appliance_public=self._appliance_public,
                           last_seq=self.store.last_seq(), seen=self.store.seen_ids())
 
@@ -122,6 +130,8 @@ class Console:
                     link.close()
                     self.store.reopen_unconfirmed()  # decisions in flight on the old link are lost
                     self._link = self._open_link()
+                    if self.handhelds is not None:
+                        self.handhelds.resend_unacked()
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + PURGE_INTERVAL_S
                 self.store.purge(clock=self.clock, retention_days=self.retention_days)
@@ -212,8 +222,19 @@ class Console:
             self.publish({"type": "decision", "alert": self.store.alert(ack.alert_id),
                           "accepted": ack.accepted, "reason": ack.reason, **self.status()})
 
+    def send_handheld_event(self, event: HandheldEvent) -> None:
+        """Hand a handheld event (already kept by the handheld store) to the link; resent until acknowledged."""
+        if self._link is not None:
+            self._link.send_handheld_event(event)
+
+    def _on_handheld_ack(self, ack: HandheldEventAck) -> None:
+        if self.handhelds is not None:
+            self.handhelds.on_ack(ack)
+
     def _on_health(self, health: Health) -> None:
         self._health, self._health_at = health, time.monotonic()
+        if self.handhelds is not None:
+            self.handhelds.deployment_changed(health.deployment)
         self.publish({"type": "status", **self.status()})
 
     def _on_preview(self, preview: Preview) -> None:

@@ -7,10 +7,12 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 
 import uvicorn
+from starlette.routing import BaseRoute
 from uvicorn.config import WS_PROTOCOLS
 
 from firmware.config import AppConfig
@@ -33,12 +35,13 @@ def open_console(cfg: AppConfig) -> Console:
     return Console(store, cfg.link, retention_days=cfg.viewer.retention_days, sound=cfg.viewer.sound)
 
 
-def _uvicorn(console: Console, host: str, port: int) -> uvicorn.Server:
+def _uvicorn(console: Console, host: str, port: int, extra_routes: Sequence[BaseRoute] = ()) -> uvicorn.Server:
     # uvicorn >= 0.35 deprecates its legacy websockets protocol in favour of the sans-I/O one
     ws = "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "websockets"
     hosts = tuple(dict.fromkeys((*LOCAL_HOSTS, host)))
-    config = uvicorn.Config(create_app(console, hosts=hosts), host=host, port=port, log_level="warning",
-                            access_log=False, ws=ws, lifespan="off")
+    app = create_app(console, hosts=hosts, extra_routes=extra_routes)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, ws=ws,
+                            lifespan="off")
     return uvicorn.Server(config)
 
 
@@ -65,20 +68,34 @@ def _stopping(signum: int, frame: FrameType | None) -> None:
     log.info("viewer stopping (%s)", signal.Signals(signum).name)
 
 
-def serve(console: Console, host: str, port: int) -> None:
+def serve(console: Console, host: str, port: int, cfg: AppConfig | None = None) -> None:
     """Start the console's link and serve the page until Ctrl-C or SIGTERM, then close everything.
 
     uvicorn shuts down on either signal and then raises it again with the handlers it found; quiet ones
     are installed first so that second delivery does not kill the process before the link is closed.
+    With `cfg.handheld.enabled`, the handhelds' HTTPS listener runs beside it (docs/handheld.md).
     """
     listener = _listen(host, port)
+    extra: list[BaseRoute] = []
+    handheld_server = None
+    if cfg is not None and cfg.handheld.enabled:
+        from firmware.viewer.handheld.operator import operator_routes
+        from firmware.viewer.handheld.server import HandheldServer, open_handhelds
+
+        site, cert = open_handhelds(cfg, console, viewer_db_path(cfg).parent)
+        extra = operator_routes(site)
+        handheld_server = HandheldServer(site.handhelds, cert, cfg.handheld.host, cfg.handheld.port)
     previous = {s: signal.signal(s, _stopping) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with console:
             log.info("viewer at http://%s:%d/ (appliance %s:%d)", host, port,
                      console.link_config.appliance_host, console.link_config.alerts_port)
-            _uvicorn(console, host, port).run(sockets=[listener])
+            _uvicorn(console, host, port, extra).run(sockets=[listener])
     finally:
+        if handheld_server is not None:
+            handheld_server.close()
+        if console.handhelds is not None:
+            console.handhelds.store.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -86,9 +103,10 @@ def serve(console: Console, host: str, port: int) -> None:
 class ViewerServer:
     """The web app on a background thread, for tests and the benchmark; `port` 0 picks a free one."""
 
-    def __init__(self, console: Console, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, console: Console, host: str = "127.0.0.1", port: int = 0,
+                 extra_routes: Sequence[BaseRoute] = ()) -> None:
         self.console = console
-        self._server = _uvicorn(console, host, port)
+        self._server = _uvicorn(console, host, port, extra_routes)
         self._thread = threading.Thread(target=self._server.run, name="viewer-http", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
