@@ -30,6 +30,7 @@ from firmware.hardware.stop_flag import StopFlag
 from firmware.link.appliance_link import ApplianceLink
 from firmware.link.messages import Decision, Health, Preview
 from firmware.pipeline.hub import Hub, RecordedAlert
+from firmware.pipeline.link_sinks import LinkSinks
 from firmware.pipeline.messages import CameraMessage, PreviewFrame, StatsDelta
 from firmware.store import audit, deployments, watchlists
 from firmware.store.alerts import record_decision
@@ -100,14 +101,13 @@ class HubServices:
     def alert_recorded(self, alert: RecordedAlert) -> None:
         """Wake the link (it sends from the outbox) and blink the lights and buzzer."""
         if self.link is not None:
-            self.link.notify()
+            LinkSinks(self.link).alert_recorded(alert)
         self.indicators.alert()
 
     def preview(self, frame: PreviewFrame) -> None:
         """Forward a pixelated preview frame, unless capture is stopped (then the viewer's preview is black)."""
         if self.link is not None and not self.is_stopped:
-            self.link.publish_preview(Preview(camera=frame.camera, t_wall=frame.t_wall, width=frame.width,
-                                              height=frame.height, jpeg=frame.jpeg))
+            LinkSinks(self.link).preview(frame)
 
     def observe(self, msg: CameraMessage) -> None:
         """Note a camera's stats report: fps since its last report, drops, and that it is alive."""
