@@ -248,6 +248,24 @@ class ViewerConfig:
     sound: bool = opt(True, "beep in the browser when a new alert arrives")
 
 
+# --- appliance wiring (issue 6): link, health, stop flag, disk limit ---
+@dataclass(frozen=True)
+class ApplianceConfig:
+    """The hub's services around the pipeline (firmware/pipeline/services.py, docs/appliance.md)."""
+
+    link: bool = opt(True, "serve the CURVE link to the operator laptop (keys from [link]); false: alerts wait "
+                           "in the outbox")
+    health_log_s: float = opt(60.0, "seconds between health lines in the journal", min=5.0, max=3600.0)
+    camera_silent_s: float = opt(15.0, "seconds without a report from a camera before it counts as a fault "
+                                       "(LED shows it)", min=2.0, max=600.0)
+    min_free_mb: float = opt(500.0, "below this free space on the state directory, in MB, new alerts keep "
+                                    "no probe crop in the alerts table (the operator still gets it)",
+                             min=0.0, max=1_000_000.0)
+    stop_flag: str = opt("/run/lfr/capture-stopped", "file whose presence stops capture in every camera "
+                                                     "process (the stop button creates it)")
+# --- end appliance wiring ---
+
+
 # -- officers' handhelds (firmware/viewer/handheld, issue 8) ------------------------------------------------
 @dataclass(frozen=True)
 class HandheldConfig:
@@ -282,6 +300,7 @@ class AppConfig:
         if duplicates:
             raise ConfigError(f"cameras: the name {duplicates[0]!r} is used twice; names must be unique")
     gpio: GpioConfig = field(default_factory=GpioConfig)
+    appliance: ApplianceConfig = field(default_factory=ApplianceConfig)
 
 
 def _check_value(path: str, value: Any, hint: Any, meta: dict[str, Any] | None) -> Any:

@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "firmware.cli.bench_cmd",
     "firmware.cli.hardware_cmd",
     "firmware.cli.viewer_cmd",
+    "firmware.cli.demo_cmd",
 )
 
 

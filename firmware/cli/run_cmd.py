@@ -7,6 +7,7 @@ import argparse
 import logging
 import signal
 import threading
+from contextlib import ExitStack, closing
 from types import FrameType
 from typing import Any
 
@@ -14,10 +15,12 @@ from firmware.cli.common import add_config_argument, add_json_argument, app_conf
 from firmware.config import AppConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import LfrError, PolicyError
+from firmware.hardware.stop_flag import StopFlag
 from firmware.hardware.watchdog import SystemdNotifier
 from firmware.pipeline.channel import QueueChannel, ZmqHubReceiver, ZmqHubSender
 from firmware.pipeline.hub import Hub
 from firmware.pipeline.runner import CameraSummary, CameraWorker, calibration_for, camera_config, run_hub
+from firmware.pipeline.services import HubServices
 from firmware.store.db import open_config_db
 from firmware.store.deployments import require_ready_to_scan
 
@@ -75,10 +78,13 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if any(c.get("error") for c in result.get("cameras", [])) else 0
 
 
-def _wait_ready(hub: Hub, stop: threading.Event, notifier: SystemdNotifier) -> bool:
+def _wait_ready(hub: Hub, stop: threading.Event, notifier: SystemdNotifier,
+                services: HubServices | None = None) -> bool:
     """Wait (pinging the watchdog) until a deployment is open with a watchlist; False if stopped first."""
     told = False
     while not stop.is_set():
+        if services is not None:
+            services.tick()
         try:
             dep = hub.require_ready()
         except PolicyError as exc:
@@ -100,9 +106,10 @@ def _hub_only(cfg: AppConfig, stop: threading.Event, notifier: SystemdNotifier) 
     receiver = ZmqHubReceiver(cfg.pipeline.hub_socket)
     try:
         hub = Hub(db, calibration_for(cfg), cfg.pipeline)
-        notifier.ready("hub up")
-        if _wait_ready(hub, stop, notifier):
-            run_hub(hub, receiver, stop, watchdog=notifier)
+        with closing(HubServices(cfg, hub)) as services:
+            notifier.ready("hub up")
+            if _wait_ready(hub, stop, notifier, services):
+                run_hub(hub, receiver, stop, watchdog=notifier, services=services)
         return {"hub": vars(hub.totals)}
     finally:
         receiver.close()
@@ -122,7 +129,7 @@ def _camera(cfg: AppConfig, name: str, stop: threading.Event, notifier: SystemdN
     sender = ZmqHubSender(cfg.pipeline.hub_socket)
     try:
         worker = CameraWorker(cfg, cam, recognizer, sender, calibration_for(cfg), stop, max_frames=frames,
-                              watchdog=notifier)
+                              watchdog=notifier, is_paused=StopFlag(cfg.appliance.stop_flag).is_set)
         notifier.ready(f"camera {name} up; {'; '.join(recognizer.health().values())}")
         summary = worker.run()
     finally:
@@ -134,6 +141,7 @@ def _all_in_one(cfg: AppConfig, stop: threading.Event, notifier: SystemdNotifier
                 frames: int | None) -> dict[str, Any]:
     """Hub in this thread, one thread per camera, talking over a queue (development and `lfr demo`)."""
     db = open_config_db(cfg)
+    stack = ExitStack()
     try:
         calibration = calibration_for(cfg)
         hub = Hub(db, calibration, cfg.pipeline)
@@ -142,23 +150,26 @@ def _all_in_one(cfg: AppConfig, stop: threading.Event, notifier: SystemdNotifier
         channel = QueueChannel()
         summaries: list[CameraSummary] = []
         threads = []
-        for cam in cfg.cameras:
-            worker = CameraWorker(cfg, cam, Recognizer.from_config(cfg), channel, calibration, stop,
-                                  max_frames=frames)
+        recognizers = [Recognizer.from_config(cfg) for _ in cfg.cameras]
+        services = stack.enter_context(closing(HubServices(cfg, hub, recognizers=recognizers)))
+        for cam, recognizer in zip(cfg.cameras, recognizers, strict=True):
+            worker = CameraWorker(cfg, cam, recognizer, channel, calibration, stop, max_frames=frames,
+                                  is_paused=services.is_paused)
             summaries.append(worker.summary)
             threads.append(threading.Thread(target=_run_worker, args=(worker,), name=f"camera-{cam.name}",
                                             daemon=True))
         for t in threads:
             t.start()
-        notifier.ready(f"hub and {len(threads)} camera(s) up")
-        if _wait_ready(hub, stop, notifier):
-            run_hub(hub, channel, stop, watchdog=notifier,
+        notifier.ready(f"hub and {len(threads)} camera(s) up; {services.accelerator()}")
+        if _wait_ready(hub, stop, notifier, services):
+            run_hub(hub, channel, stop, watchdog=notifier, services=services,
                     until=lambda: not any(t.is_alive() for t in threads))
         stop.set()
         for t in threads:
             t.join(10.0)
         return {"hub": vars(hub.totals), "cameras": [s.as_dict() for s in summaries]}
     finally:
+        stack.close()
         db.close()
 
 

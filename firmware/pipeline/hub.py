@@ -11,6 +11,7 @@ reads the outbox itself, so `alert_recorded` only needs to wake it (`ApplianceLi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -107,6 +108,8 @@ class Hub:
         self.totals = HubTotals()
         self._next_flush = self.clock.monotonic() + cfg.stats_flush_s
         self._deployment: Deployment | None = None
+        # False while the disk is nearly full: new alerts keep no probe crop on the van (services.py sets it)
+        self.keep_probe: Callable[[], bool] = lambda: True
 
     def require_ready(self) -> Deployment:
         """The open deployment with its watchlist loaded; PolicyError saying what is missing otherwise."""
@@ -156,7 +159,7 @@ class Hub:
                        category=subject.category, reason=subject.reason, probe_jpeg=c.probe_jpeg,
                        reference_jpeg=subject.reference_jpeg)
         try:
-            seq = record_alert(self.db, new, actor=f"{self.actor}:{c.camera}")
+            seq = record_alert(self.db, new, actor=f"{self.actor}:{c.camera}", keep_probe=self.keep_probe())
         except LfrError as exc:
             self.totals.alerts_refused += 1
             log.error("alert from camera %s not recorded: %s", c.camera, exc)

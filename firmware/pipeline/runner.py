@@ -24,6 +24,7 @@ from firmware.match.score import ScoreCalibration, load_calibration
 from firmware.pipeline.camera import CameraPipeline
 from firmware.pipeline.channel import HubReceiver, HubSender
 from firmware.pipeline.hub import Hub
+from firmware.pipeline.messages import CameraMessage
 from firmware.pipeline.watchlist_watch import WatchlistWatcher
 from firmware.store.db import open_config_db
 
@@ -38,6 +39,14 @@ class Watchdog(Protocol):
     def ping(self) -> None: ...
 
     def status(self, text: str) -> None: ...
+
+
+class HubLoopServices(Protocol):
+    """What the hub loop needs of `firmware.pipeline.services.HubServices`."""
+
+    def observe(self, msg: CameraMessage) -> None: ...
+
+    def tick(self) -> None: ...
 
 
 class NoWatchdog:
@@ -88,7 +97,8 @@ class CameraWorker:
 
     def __init__(self, cfg: AppConfig, camera: CameraConfig, recognizer: Recognizer, sender: HubSender,
                  calibration: ScoreCalibration, stop: threading.Event, *, source: FrameSource | None = None,
-                 max_frames: int | None = None, watchdog: Watchdog | None = None) -> None:
+                 max_frames: int | None = None, watchdog: Watchdog | None = None,
+                 is_paused: Callable[[], bool] | None = None) -> None:
         self.cfg = cfg
         self.camera = camera
         self.recognizer = recognizer
@@ -98,6 +108,7 @@ class CameraWorker:
         self.source = source
         self.max_frames = max_frames
         self.watchdog = watchdog or NoWatchdog()
+        self.is_paused = is_paused or (lambda: False)  # the stop button: frames are dropped unscanned
         self.pipeline = CameraPipeline(camera.name, recognizer, cfg, sender)
         self.summary = CameraSummary(camera.name)
 
@@ -118,7 +129,7 @@ class CameraWorker:
                     if capture.slot.is_closed:
                         break
                     continue
-                if not self.pipeline.is_scanning:
+                if not self.pipeline.is_scanning or self.is_paused():
                     self.summary.idle += 1
                 else:
                     self.pipeline.process(frame)
@@ -157,14 +168,25 @@ class CameraWorker:
 
 
 def run_hub(hub: Hub, receiver: HubReceiver, stop: threading.Event, *, watchdog: Watchdog | None = None,
-            until: Callable[[], bool] | None = None) -> None:
-    """Receive and handle camera messages until `stop` is set (or `until()` is true and nothing is queued)."""
+            until: Callable[[], bool] | None = None, services: HubLoopServices | None = None) -> None:
+    """Receive and handle camera messages until `stop` is set (or `until()` is true and nothing is queued).
+
+    `services` (the link, lights and health of `firmware.pipeline.services`) sees every message and ticks
+    once a turn.
+    """
     watchdog = watchdog or NoWatchdog()
     while not stop.is_set():
         msg = receiver.receive(WAIT_S)
         watchdog.ping()
+        if services is not None:
+            try:
+                services.tick()
+            except LfrError as exc:
+                log.error("appliance services: %s", exc)
         if msg is not None:
             hub.handle(msg)
+            if services is not None:
+                services.observe(msg)
         elif until is not None and until():
             break
         try:

@@ -46,11 +46,12 @@ class NewAlert:
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
-def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str) -> int:
+def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str, keep_probe: bool = True) -> int:
     """Write the alert, its outbox message, its audit row and the stats in ONE transaction; return its seq.
 
     Refuses (PolicyError) unless `alert.deployment_id` is the open deployment. Nothing is written if any
-    step fails.
+    step fails. `keep_probe=False` (disk nearly full) leaves the alerts row without the probe crop while the
+    outbox message still carries it to the operator; the audit row says so.
     """
     if not 0.0 <= alert.score <= 1.0:
         raise StorageError(f"alert score {alert.score} is outside 0..1")
@@ -64,7 +65,8 @@ def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str) -> i
             "score, probe_jpeg, reference_jpeg, category, reason, state) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'pending')",
             [alert.id, seq, alert.deployment_id, alert.t_wall, alert.t_mono, alert.camera, alert.track_id,
-             alert.subject_id, alert.score, alert.probe_jpeg, alert.reference_jpeg, alert.category,
+             alert.subject_id, alert.score, alert.probe_jpeg if keep_probe else None, alert.reference_jpeg,
+             alert.category,
              alert.reason])
         outbox.enqueue(db, Alert(alert_id=alert.id, seq=seq, t_wall=alert.t_wall, camera=alert.camera,
                                  track_id=alert.track_id, subject_id=alert.subject_id, subject_name=alert.name,
@@ -76,15 +78,18 @@ def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str) -> i
         audit.append(db, time=alert.t_wall, actor=actor, action="alert",
                      details={"alert_id": alert.id, "seq": seq, "deployment_id": alert.deployment_id,
                               "camera": alert.camera, "track_id": alert.track_id,
-                              "subject_id": alert.subject_id, "score": alert.score})
+                              "subject_id": alert.subject_id, "score": alert.score,
+                              **({} if keep_probe else {"probe_kept": False})})
     return seq
 
 
 def record_decision(db: sqlite_utils.Database, alert_id: str, decision: str, *, clock: Clock, actor: str,
-                    note: str = "") -> None:
-    """Record the operator's decision on a pending alert (one of DECISIONS); audited.
+                    note: str = "", decision_id: str | None = None) -> bool:
+    """Record the operator's decision on a pending alert (one of DECISIONS); audited. True when recorded.
 
     A second decision on the same alert is refused: corrections are a new audited action, not an overwrite.
+    The same `decision_id` again (the viewer resending after a lost ack or a restart) is answered with False
+    and nothing written.
     """
     if decision not in DECISIONS:
         raise StorageError(f"unknown decision {decision!r}; expected one of {', '.join(DECISIONS)}")
@@ -95,6 +100,10 @@ def record_decision(db: sqlite_utils.Database, alert_id: str, decision: str, *, 
         if row is None:
             raise StorageError(f"no alert with id {alert_id}")
         deployment_id, state, previous = row
+        if state == "decided" and decision_id is not None and db.execute(
+                "SELECT 1 FROM audit WHERE action = 'decision' AND json_extract(details, '$.alert_id') = ? "
+                "AND json_extract(details, '$.decision_id') = ?", [alert_id, decision_id]).fetchone():
+            return False
         if state == "decided":
             raise PolicyError(f"alert {alert_id} was already decided as {previous}")
         db.execute("UPDATE alerts SET state = 'decided', decision = ?, decision_note = ?, decided_at = ? "
@@ -104,4 +113,5 @@ def record_decision(db: sqlite_utils.Database, alert_id: str, decision: str, *, 
                    "WHERE deployment_id = ?", [now, deployment_id])
         audit.append(db, time=now, actor=actor, action="decision",
                      details={"alert_id": alert_id, "deployment_id": deployment_id, "decision": decision,
-                              "note": note})
+                              "note": note, **({"decision_id": decision_id} if decision_id else {})})
+    return True

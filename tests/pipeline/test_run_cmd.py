@@ -54,6 +54,11 @@ dir = "{REPO_MODELS_DIR}"
 [pipeline]
 hub_socket = "{short_dir / 'hub.sock'}"
 stats_flush_s = 1.0
+[appliance]
+link = false
+stop_flag = "{tmp_path / 'capture-stopped'}"
+[gpio]
+pin_factory = "none"
 [[cameras]]
 name = "door"
 source = "replay"
