@@ -28,13 +28,14 @@ from firmware.hardware.health import read_health
 from firmware.hardware.indicators import ApplianceState, Indicators
 from firmware.hardware.stop_flag import StopFlag
 from firmware.link.appliance_link import ApplianceLink
-from firmware.link.messages import Decision, Health, Preview
+from firmware.link.messages import Decision, HandheldEvent, Health, Preview
 from firmware.pipeline.hub import Hub, RecordedAlert
 from firmware.pipeline.link_sinks import LinkSinks
 from firmware.pipeline.messages import CameraMessage, PreviewFrame, StatsDelta
 from firmware.store import audit, deployments, watchlists
 from firmware.store.alerts import record_decision
 from firmware.store.db import config_db_path, open_db, transaction
+from firmware.store.handheld import record_handheld_event
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,8 @@ class HubServices:
         if link is None and cfg.appliance.link:
             try:
                 self.link = ApplianceLink(cfg.link, config_db_path(cfg), when_decision=self.record_decision,
-                                          when_link=self._when_link)
+                                          when_link=self._when_link,
+                                          when_handheld_event=self.record_handheld_event)
             except LfrError:
                 self.indicators.close()  # the pins are not left claimed when the link cannot start
                 raise
@@ -136,6 +138,17 @@ class HubServices:
                                    note=decision.note, decision_id=decision.decision_id):
                 log.info("decision %s on alert %s was recorded before; answered again", decision.decision_id,
                          decision.alert_id)
+        finally:
+            db.close()
+
+    def record_handheld_event(self, event: HandheldEvent) -> None:
+        """A handheld pairing, revocation, dispatch or officer's answer into the audit log (answers also into
+        the alert row and stats); a resent event_id is answered. Runs on the link's thread."""
+        db = open_db(config_db_path(self.cfg), busy_timeout_ms=self.cfg.storage.busy_timeout_ms,
+                     check_integrity=False)
+        try:
+            if not record_handheld_event(db, event, clock=self.clock, actor=f"handheld:{event.callsign}"):
+                log.info("handheld event %s was recorded before; answered again", event.event_id)
         finally:
             db.close()
 

@@ -21,7 +21,7 @@ from firmware.hardware.clock import FakeClock
 from firmware.hardware.gpio import GpioIndicators
 from firmware.hardware.indicators import NullIndicators, Pattern, pattern_for
 from firmware.link import outbox
-from firmware.link.messages import Decision, Health, Preview
+from firmware.link.messages import Decision, HandheldEvent, Health, Preview
 from firmware.match.score import ScoreCalibration
 from firmware.pipeline.hub import Hub
 from firmware.pipeline.messages import AlertCandidate, PreviewFrame, StatsDelta
@@ -94,6 +94,27 @@ def test_a_resent_decision_is_answered_not_recorded_twice(app: AppConfig, db: sq
     with pytest.raises(PolicyError, match="already decided"):
         svc.record_decision(replace(d, decision_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a002",
                                     outcome="confirmed_stopped"))
+    svc.close()
+
+
+def test_handheld_answers_reach_the_alert_row_and_audit_once(app: AppConfig, db: sqlite_utils.Database,
+                                                           calibration: ScoreCalibration, ready: int) -> None:
+    """The hub's link hands handheld events to the store: an officer's answer on a confirmed alert lands in
+    the alert row and the audit log once, however often the laptop resends it."""
+    clock = FakeClock()
+    hub, svc, _ = services(app, db, calibration, clock)
+    hub.require_ready()
+    hub.handle(candidate(clock.monotonic(), clock.time()))
+    alert_id = db.execute("SELECT id FROM alerts").fetchone()[0]
+    svc.record_decision(Decision(decision_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a011", alert_id=alert_id,
+                                 outcome="confirmed_stopped", note="", t_wall=clock.time()))
+    event = HandheldEvent(event_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a012", kind="arrested",
+                          device_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a013", callsign="Alpha 1", alert_id=alert_id,
+                          t_wall=clock.time())
+    svc.record_handheld_event(event)
+    svc.record_handheld_event(event)
+    assert db.execute("SELECT field_outcome, field_callsign FROM alerts").fetchone() == ("arrested", "Alpha 1")
+    assert db.execute("SELECT COUNT(*) FROM audit WHERE action = 'handheld_arrested'").fetchone()[0] == 1
     svc.close()
 
 
