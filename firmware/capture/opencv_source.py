@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from firmware.capture.frame import Frame
-from firmware.capture.source import Backoff, SourceBase
+from firmware.capture.source import Backoff, ReconnectingSource
 from firmware.config import CameraConfig
 from firmware.errors import CameraError, DataError
 
@@ -50,7 +50,7 @@ def open_video_capture(target: str | int, timeout_s: float = 5.0) -> VideoCaptur
     return cv2.VideoCapture(target)
 
 
-class OpenCVSource(SourceBase):
+class OpenCVSource(ReconnectingSource):
     """Frames from a USB device index, an RTSP/HTTP URL or a video file.
 
     `max_failures` consecutive failed attempts make `read` raise CameraError (None: keep trying for ever,
@@ -60,16 +60,12 @@ class OpenCVSource(SourceBase):
     def __init__(self, target: str | int, camera: str = "cam0", *, loop: bool = False,
                  backoff: Backoff | None = None, max_failures: int | None = None,
                  capture_factory: Callable[[str | int], VideoCaptureLike] = open_video_capture) -> None:
-        super().__init__(camera)
+        super().__init__(camera, backoff, max_failures)
         self.target = target
         self.loop = loop
-        self.backoff = backoff if backoff is not None else Backoff()
-        self.max_failures = max_failures
         self.is_file = isinstance(target, str) and "://" not in target
         self._factory = capture_factory
         self._cap: VideoCaptureLike | None = None
-        self._retry_at = 0.0
-        self._streak = 0
         self._ever_connected = False
         self._wake = threading.Event()
 
@@ -105,8 +101,7 @@ class OpenCVSource(SourceBase):
         assert self._cap is not None
         ok, image = self._cap.read()
         if ok and image is not None:
-            self._streak = 0
-            self.backoff.reset()
+            self._delivered()
             return self._frame(image)
         if self.is_file:
             return self._end_of_file()
@@ -143,14 +138,7 @@ class OpenCVSource(SourceBase):
 
     def _fail(self, what: str) -> None:
         self._release()
-        self._failures += 1
-        self._streak += 1
-        error = CameraError(f"camera {self.camera}: {redact(self.target)} {what}")
-        if self.max_failures is not None and self._streak > self.max_failures:
-            raise CameraError(f"{error}; giving up after {self._streak} failed attempts in a row")
-        delay = self.backoff.next_delay()
-        self._retry_at = time.monotonic() + delay
-        log.warning("%s; retrying in %.1f s (attempt %d)", error, delay, self._streak)
+        self._schedule_retry(CameraError(f"camera {self.camera}: {redact(self.target)} {what}"), "retrying")
 
     def _release(self) -> None:
         if self._cap is not None:

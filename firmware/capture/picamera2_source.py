@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from firmware.capture.frame import Frame
-from firmware.capture.source import Backoff, SourceBase
+from firmware.capture.source import Backoff, ReconnectingSource
 from firmware.capture.yuv import yuv420_to_bgr
 from firmware.config import CameraConfig
 from firmware.errors import CameraError
@@ -40,7 +40,7 @@ def picamera2_factory(camera_num: int) -> Any:
     return Picamera2(camera_num)
 
 
-class Picamera2Source(SourceBase):
+class Picamera2Source(ReconnectingSource):
     """Frames from Pi camera `camera_num`: `Frame.image` is main (BGR), `Frame.lores` is lores (BGR).
 
     Sizes are (width, height) in pixels; picamera2 may round them for the hardware, and the sizes it chose
@@ -54,19 +54,15 @@ class Picamera2Source(SourceBase):
                  fps: float = 15.0, read_timeout: float = 2.0,
                  backoff: Backoff | None = None, max_failures: int | None = None,
                  camera_factory: CameraFactory | None = None) -> None:
-        super().__init__(camera)
+        super().__init__(camera, backoff, max_failures)
         self.camera_num = camera_num
         self.main_size = main_size
         self.lores_size = lores_size
         self.fps = fps
         self.read_timeout = read_timeout
-        self.backoff = backoff if backoff is not None else Backoff()
-        self.max_failures = max_failures
         self._factory = camera_factory if camera_factory is not None else picamera2_factory
         self._cam: Any = None
         self._lores_width = lores_size[0]
-        self._retry_at = 0.0
-        self._streak = 0
         self._ever_started = False
         self._wake = threading.Event()
 
@@ -134,20 +130,13 @@ class Picamera2Source(SourceBase):
         except (RuntimeError, OSError) as exc:
             self._fail(f"capture failed: {exc}")
             return None
-        self._streak = 0
-        self.backoff.reset()
+        self._delivered()
         return self._frame(main[:, :, :3], yuv420_to_bgr(lores, self._lores_width))
 
     def _fail(self, what: str) -> None:
         self._shutdown_camera()
-        self._failures += 1
-        self._streak += 1
-        error = CameraError(f"camera {self.camera}: Pi camera {self.camera_num} {what}")
-        if self.max_failures is not None and self._streak > self.max_failures:
-            raise CameraError(f"{error}; giving up after {self._streak} failed attempts in a row")
-        delay = self.backoff.next_delay()
-        self._retry_at = time.monotonic() + delay
-        log.warning("%s; restarting it in %.1f s (attempt %d)", error, delay, self._streak)
+        self._schedule_retry(CameraError(f"camera {self.camera}: Pi camera {self.camera_num} {what}"),
+                             "restarting it")
 
     def _shutdown_camera(self) -> None:
         """stop() then close(), each tolerated to fail: the camera may be the thing that broke."""

@@ -18,7 +18,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from firmware.capture.frame import Frame
-from firmware.errors import LfrError
+from firmware.errors import CameraError, LfrError
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,36 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = self.initial
+
+
+class ReconnectingSource(SourceBase):
+    """A source that reopens its device with exponential backoff after a failure (OpenCV, picamera2).
+
+    `max_failures` consecutive failed attempts make the next failure raise CameraError (None: keep trying
+    for ever, the right choice on the van, where the camera may come back).
+    """
+
+    def __init__(self, camera: str, backoff: Backoff | None, max_failures: int | None) -> None:
+        super().__init__(camera)
+        self.backoff = backoff if backoff is not None else Backoff()
+        self.max_failures = max_failures
+        self._retry_at = 0.0
+        self._streak = 0
+
+    def _schedule_retry(self, error: CameraError, action: str) -> None:
+        """Count a failed attempt, log it and set when to try again; raise after too many in a row."""
+        self._failures += 1
+        self._streak += 1
+        if self.max_failures is not None and self._streak > self.max_failures:
+            raise CameraError(f"{error}; giving up after {self._streak} failed attempts in a row")
+        delay = self.backoff.next_delay()
+        self._retry_at = time.monotonic() + delay
+        log.warning("%s; %s in %.1f s (attempt %d)", error, action, delay, self._streak)
+
+    def _delivered(self) -> None:
+        """A frame came: the failure streak and the backoff start again from the beginning."""
+        self._streak = 0
+        self.backoff.reset()
 
 
 class LatestFrame:
