@@ -24,6 +24,7 @@ files byte for byte (`--check` rebuilds into a temporary folder and compares has
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import io
 import os
@@ -268,6 +269,8 @@ def activation_ranges(float_model: bytes, samples: list[np.ndarray], per_sample:
         if parts:
             lo, hi = min(extremes[name][0], 0.0), max(extremes[name][1], 0.0)
             ranges[name] = mse_range(np.concatenate(parts), lo, hi)
+    del it
+    gc.collect()
     return ranges
 
 
@@ -299,7 +302,12 @@ def quantize(float_model: bytes, samples: list[np.ndarray], refine: bool = True)
         cal.Prepare([list(samples[0].shape)])
     int8, int32 = np.dtype(np.int8).num, np.dtype(np.int32).num
     # input type, output type, allow float ops, activations type, bias type, per-tensor only, dense per-tensor
-    return bytes(cal.QuantizeModel(int8, int8, False, int8, int32, False, False))
+    quantized = bytes(cal.QuantizeModel(int8, int8, False, int8, int32, False, False))
+    # Free the calibrator's interpreters now: a --check run that kept them alive until the end failed to
+    # create an XNNPACK runtime for the next model it loaded.
+    del cal
+    gc.collect()
+    return quantized
 
 
 def split_people(images: Path, pairs_file: Path) -> tuple[list[Path], list[Path]]:
