@@ -89,15 +89,8 @@ class OpenCVSource(ReconnectingSource):
         """The next frame; None while reconnecting (within `timeout` s) or after the end of a file."""
         if self._exhausted or self._closed:
             return None
-        if self._cap is None:
-            wait = self._retry_at - time.monotonic()
-            if wait > timeout:
-                self._wake.wait(timeout)
-                return None
-            if wait > 0 and self._wake.wait(wait):
-                return None
-            if not self._connect():
-                return None
+        if self._cap is None and not (self._is_retry_due(timeout, self._wake) and self._connect()):
+            return None
         assert self._cap is not None
         ok, image = self._cap.read()
         if ok and image is not None:

@@ -112,15 +112,8 @@ class Picamera2Source(ReconnectingSource):
         """The next (main, lores) pair; None while the camera is being restarted (within `timeout` s)."""
         if self._closed:
             return None
-        if self._cam is None:
-            wait = self._retry_at - time.monotonic()
-            if wait > timeout:
-                self._wake.wait(timeout)
-                return None
-            if wait > 0 and self._wake.wait(wait):
-                return None
-            if not self._start_camera():
-                return None
+        if self._cam is None and not (self._is_retry_due(timeout, self._wake) and self._start_camera()):
+            return None
         try:
             job = self._cam.capture_arrays(["main", "lores"], wait=False)
             (main, lores), _metadata = self._cam.wait(job, timeout=self.read_timeout)

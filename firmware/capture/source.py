@@ -145,6 +145,15 @@ class ReconnectingSource(SourceBase):
         self._retry_at = time.monotonic() + delay
         log.warning("%s; %s in %.1f s (attempt %d)", error, action, delay, self._streak)
 
+    def _is_retry_due(self, timeout: float, wake: threading.Event) -> bool:
+        """Wait (at most `timeout` s, cut short by `wake` being set, e.g. by close()) until the scheduled retry;
+        True when it is time to reopen the device now."""
+        wait = self._retry_at - time.monotonic()
+        if wait > timeout:
+            wake.wait(timeout)
+            return False
+        return not (wait > 0 and wake.wait(wait))
+
     def _delivered(self) -> None:
         """A frame came: the failure streak and the backoff start again from the beginning."""
         self._streak = 0
