@@ -17,15 +17,15 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 from sqlite_utils import Database
 
+from firmware.bench.loopback import LoopbackKeys, make_keys
 from firmware.config import LinkConfig
 from firmware.link import outbox
-from firmware.link.keys import AllowedKeys, KeyPair, create_keypair, load_keypair
+from firmware.link.keys import load_keypair
 from firmware.link.messages import Alert
 from firmware.store.db import open_db
 
@@ -146,19 +146,9 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
     _shut(dst)
 
 
-@dataclass(frozen=True)
-class PairedKeys:
-    appliance: KeyPair
-    laptop: KeyPair
-    key_dir: Path
-
-
-def paired_keys(root: Path) -> PairedKeys:
-    """An appliance keypair, a laptop keypair, and the laptop paired with the appliance."""
-    appliance = create_keypair(root / "appliance", "link")
-    laptop = create_keypair(root / "laptop", "link")
-    AllowedKeys(root / "appliance" / "allowed_laptops").pair(laptop.public, "test laptop")
-    return PairedKeys(appliance, laptop, root)
+# The loopback benchmark's paired keys serve the tests too (one way to make them).
+PairedKeys = LoopbackKeys
+paired_keys = make_keys
 
 
 def link_config(keys: PairedKeys, alerts_port: int = 0, preview_port: int = 0, **timing: float) -> LinkConfig:
@@ -166,8 +156,8 @@ def link_config(keys: PairedKeys, alerts_port: int = 0, preview_port: int = 0, *
     fast = {"heartbeat_interval": 0.1, "link_timeout": 0.6, "resend_interval": 0.5, **timing}
     return dataclasses.replace(
         LinkConfig(), bind_address="127.0.0.1", appliance_host="127.0.0.1", alerts_port=alerts_port,
-        preview_port=preview_port, secret_key=str(keys.key_dir / "appliance" / "link.key_secret"),
-        allowed_keys=str(keys.key_dir / "appliance" / "allowed_laptops"), **fast)  # type: ignore[arg-type]
+        preview_port=preview_port, secret_key=str(keys.directory / "appliance" / "link.key_secret"),
+        allowed_keys=str(keys.directory / "appliance" / "allowed_laptops"), **fast)  # type: ignore[arg-type]
 
 
 def _appliance_main(argv: list[str]) -> int:

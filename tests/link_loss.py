@@ -80,7 +80,7 @@ def run_loss(workdir: Path, alerts: int = 1000, viewer_restarts: int = 20, appli
     alerts_port, preview_port = free_port(), free_port()
     relay = Relay(alerts_port)
     config = link_config(keys, relay.port, preview_port)
-    appliance = _Appliance(["--db", str(db_path), "--keys", str(keys.key_dir), "--alerts-port",
+    appliance = _Appliance(["--db", str(db_path), "--keys", str(keys.directory), "--alerts-port",
                             str(alerts_port), "--preview-port", str(preview_port), "--total", str(alerts),
                             "--rate", str(alerts / stream_seconds)])
     got: list[Alert] = []
