@@ -5,21 +5,20 @@ from __future__ import annotations
 import logging
 import signal
 import socket
-import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 
 import uvicorn
 from starlette.routing import BaseRoute
 from uvicorn.config import WS_PROTOCOLS
 
 from firmware.config import AppConfig
-from firmware.errors import LfrError, ViewerError
+from firmware.errors import ViewerError
 from firmware.viewer.app import LOCAL_HOSTS, create_app
 from firmware.viewer.console import Console
 from firmware.viewer.store import ViewerStore
+from firmware.viewer.threaded_server import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -100,39 +99,16 @@ def serve(console: Console, host: str, port: int, cfg: AppConfig | None = None) 
             signal.signal(sig, handler)
 
 
-class ViewerServer:
-    """The web app on a background thread, for tests and the benchmark; `port` 0 picks a free one."""
+class ViewerServer(ThreadedServer):
+    """The web app on a background thread, for tests and the benchmark; `port` 0 picks a free one.
+    Closing it leaves the console alone: that is the caller's."""
 
     def __init__(self, console: Console, host: str = "127.0.0.1", port: int = 0,
                  extra_routes: Sequence[BaseRoute] = ()) -> None:
         self.console = console
-        self._server = _uvicorn(console, host, port, extra_routes)
-        self._thread = threading.Thread(target=self._server.run, name="viewer-http", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise LfrError(f"the viewer web server did not start on {host}:{port}")
-            time.sleep(0.02)
-        sockets = [s for srv in self._server.servers for s in srv.sockets]
-        self.host, self.port = sockets[0].getsockname()[:2]
-        self._closed = False
+        super().__init__(_uvicorn(console, host, port, extra_routes), "viewer-http",
+                         f"the viewer web server did not start on {host}:{port}")
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
-
-    def close(self) -> None:
-        """Stop serving (open pages are disconnected); safe to call twice. The console is the caller's."""
-        if self._closed:
-            return
-        self._closed = True
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-
-    def __enter__(self) -> ViewerServer:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
-import time
 from pathlib import Path
-from types import TracebackType
 
 import uvicorn
 
 from firmware.config import AppConfig
-from firmware.errors import ViewerError
 from firmware.viewer.console import Console
 from firmware.viewer.handheld.app import create_handheld_app
 from firmware.viewer.handheld.operator import HandheldSite
 from firmware.viewer.handheld.service import Handhelds
 from firmware.viewer.handheld.store import HandheldStore
 from firmware.viewer.handheld.tls import Certificate, ensure_certificate
+from firmware.viewer.threaded_server import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -48,36 +45,13 @@ def open_handhelds(cfg: AppConfig, console: Console, state_dir: Path) -> tuple[H
     return HandheldSite(service, f"https://{address}:{hh.port}", cert.fingerprint), cert
 
 
-class HandheldServer:
+class HandheldServer(ThreadedServer):
     """The phone app over HTTPS on a background thread; `port` 0 picks a free one. Close is safe twice."""
 
     def __init__(self, handhelds: Handhelds, cert: Certificate, host: str = "0.0.0.0", port: int = 8443) -> None:
         config = uvicorn.Config(create_handheld_app(handhelds), host=host, port=port, log_level="warning",
                                 access_log=False, lifespan="off", ssl_certfile=str(cert.cert_file),
                                 ssl_keyfile=str(cert.key_file))
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="handheld-https", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise ViewerError(f"the handheld listener did not start on {host}:{port} (port taken?)")
-            time.sleep(0.02)
-        sockets = [s for srv in self._server.servers for s in srv.sockets]
-        self.host, self.port = sockets[0].getsockname()[:2]
-        self._closed = False
+        super().__init__(uvicorn.Server(config), "handheld-https",
+                         f"the handheld listener did not start on {host}:{port} (port taken?)")
         log.info("handheld page at https://%s:%d/ (certificate %s)", host, self.port, cert.fingerprint)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-
-    def __enter__(self) -> HandheldServer:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
