@@ -240,34 +240,34 @@ class ApplianceLink:
             log.info("viewer connected (key not known: %s)", exc)
 
     def _decide(self, peer: bytes, decision: Decision) -> None:
-        try:
-            self.when_decision(decision)
-        except LfrError as exc:
-            log.warning("decision %s on alert %s refused: %s", decision.decision_id, decision.alert_id, exc)
-            self._send(peer, self.protocol.decision_done(decision, False, str(exc)))
-            return
-        except Exception:
-            log.exception("recording decision %s on alert %s failed; the viewer will send it again",
-                          decision.decision_id, decision.alert_id)
-            return
-        self._send(peer, self.protocol.decision_done(decision, True))
+        self._record(peer, lambda: self.when_decision(decision),
+                     lambda ok, why: self.protocol.decision_done(decision, ok, why),
+                     f"decision {decision.decision_id} on alert {decision.alert_id}")
 
     def _record_handheld(self, peer: bytes, event: HandheldEvent) -> None:
         if self.when_handheld_event is None:
             self._send(peer, self.protocol.handheld_event_done(event, False, "this appliance does not record "
                                                                              "handheld events"))
             return
+        recorder = self.when_handheld_event
+        self._record(peer, lambda: recorder(event),
+                     lambda ok, why: self.protocol.handheld_event_done(event, ok, why),
+                     f"handheld event {event.event_id} ({event.kind})")
+
+    def _record(self, peer: bytes, record: Callable[[], None], done: Callable[[bool, str], Message],
+                what: str) -> None:
+        """Run `record` and acknowledge: accepted, or refused with an LfrError's message. Any other failure
+        is logged and not acknowledged, so the viewer sends it again."""
         try:
-            self.when_handheld_event(event)
+            record()
         except LfrError as exc:
-            log.warning("handheld event %s (%s) refused: %s", event.event_id, event.kind, exc)
-            self._send(peer, self.protocol.handheld_event_done(event, False, str(exc)))
+            log.warning("%s refused: %s", what, exc)
+            self._send(peer, done(False, str(exc)))
             return
         except Exception:
-            log.exception("recording handheld event %s (%s) failed; the viewer will send it again",
-                          event.event_id, event.kind)
+            log.exception("recording %s failed; the viewer will send it again", what)
             return
-        self._send(peer, self.protocol.handheld_event_done(event, True))
+        self._send(peer, done(True, ""))
 
     def _send_alerts(self, db: Database, now: float) -> None:
         unsendable = self._unsendable
