@@ -222,6 +222,10 @@ class GpioConfig:
     resume_needs_hold: bool = opt(False, "true: only a long press resumes after a stop; false: any press "
                                   "does")
     bounce_seconds: float = opt(0.05, "stop button debounce time, seconds", min=0.0, max=0.5)
+    import_refused_s: float = opt(180.0, "seconds the status LED shows 'watchlist refused' after a refused "
+                                  "import (0: not shown)", min=0.0, max=3600.0)
+    import_accepted_s: float = opt(10.0, "seconds the status LED shows 'watchlist accepted' after an "
+                                   "accepted import (0: not shown)", min=0.0, max=600.0)
 
     def __post_init__(self) -> None:
         used: dict[int, str] = {}

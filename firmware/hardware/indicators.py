@@ -28,6 +28,8 @@ class ApplianceState:
     watchlist_loaded: bool = False  # a valid watchlist is active
     link_up: bool = False          # the operator laptop answers heartbeats
     scanning: bool = False         # frames are being matched right now
+    import_refused: bool = False   # a watchlist import was refused within gpio.import_refused_s
+    import_accepted: bool = False  # a watchlist import was accepted within gpio.import_accepted_s
 
 
 class Pattern(enum.Enum):
@@ -35,6 +37,8 @@ class Pattern(enum.Enum):
 
     FAULT = "fault"
     STARTING = "starting"
+    IMPORT_REFUSED = "import_refused"
+    IMPORT_ACCEPTED = "import_accepted"
     STOPPED = "stopped"
     IDLE = "idle"
     LINK_DOWN = "link_down"
@@ -42,10 +46,13 @@ class Pattern(enum.Enum):
 
 
 # One period of each pattern as (LED on?, seconds) steps, repeated. Counted blips are easy to read from a
-# distance: 1 blip = nothing to scan with, 2 = laptop unreachable, 3 = stopped by the button.
+# distance: 1 blip = nothing to scan with, 2 = laptop unreachable, 3 = stopped by the button. The answers to a
+# watchlist stick are unlike those: a long flash then two blips = refused; long on, short off = accepted.
 STEPS: dict[Pattern, tuple[tuple[bool, float], ...]] = {
     Pattern.FAULT: ((True, 0.1), (False, 0.1)),
     Pattern.STARTING: ((True, 0.5), (False, 0.5)),
+    Pattern.IMPORT_REFUSED: ((True, 0.8), (False, 0.2), (True, 0.15), (False, 0.2), (True, 0.15), (False, 0.5)),
+    Pattern.IMPORT_ACCEPTED: ((True, 1.5), (False, 0.5)),
     Pattern.STOPPED: ((True, 0.15), (False, 0.2), (True, 0.15), (False, 0.2), (True, 0.15), (False, 1.15)),
     Pattern.IDLE: ((True, 0.15), (False, 1.85)),
     Pattern.LINK_DOWN: ((True, 0.15), (False, 0.2), (True, 0.15), (False, 1.5)),
@@ -59,6 +66,9 @@ ALERT_FLASH: tuple[tuple[bool, float], ...] = ((True, 0.1), (False, 0.1)) * 4
 MEANING: dict[Pattern, str] = {
     Pattern.FAULT: "fast flicker (5 per second): a fault; camera, accelerator or storage failing and retried",
     Pattern.STARTING: "slow even blink (once a second): starting up",
+    Pattern.IMPORT_REFUSED: "a long flash then two blips, every 2 s: the watchlist stick was refused; the "
+                            "previous list (if any) stays active",
+    Pattern.IMPORT_ACCEPTED: "long on, short off (every 2 s): the watchlist stick was accepted",
     Pattern.STOPPED: "three blips every 2 s: capture stopped with the stop button; nothing is scanned",
     Pattern.IDLE: "one blip every 2 s: no deployment started or no watchlist loaded; nothing is scanned",
     Pattern.LINK_DOWN: "two blips every 2 s: scanning, but the operator laptop is not connected",
@@ -70,12 +80,18 @@ def pattern_for(state: ApplianceState) -> Pattern:
     """The one pattern to show for `state`: the most urgent fact wins.
 
     Ready to scan (deployment and watchlist present, not stopped) but not scanning means frames are not
-    arriving, which is shown as a fault even if nobody has flagged one yet.
+    arriving, which is shown as a fault even if nobody has flagged one yet. The answer to a watchlist stick
+    is shown for a short while over everything but a flagged fault and start-up: whoever inserted the stick
+    is looking at the light for it, while a failing camera needs acting on first (the viewer shows both).
     """
     if state.fault:
         return Pattern.FAULT
     if state.starting:
         return Pattern.STARTING
+    if state.import_refused:
+        return Pattern.IMPORT_REFUSED
+    if state.import_accepted:
+        return Pattern.IMPORT_ACCEPTED
     if state.stopped:
         return Pattern.STOPPED
     if not (state.deployment_open and state.watchlist_loaded):

@@ -5,6 +5,10 @@ On the wire a message is a multipart ZeroMQ message: frame 0 is a UTF-8 JSON hea
 in declaration order. Decoding trusts nothing: sizes, UTF-8, JSON, type, version, frame count, every field's
 presence, type and range are checked, and any failure raises `MessageError` whose `kind` names it. Nothing
 is ever unpickled.
+
+Versions: a type encodes at its `VERSION`. A type that grew optional fields (each marked `since=N`, with a
+default) also decodes its versions back to `MIN_VERSION`: a field newer than the message's version must be
+absent and takes its default, so a viewer reads an older appliance and the fields simply stay unset.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ officer's handheld answered (engaged, not located, or the outcome: arrested, adv
 
 def _f(*, min: float | None = None, max: float | None = None, max_len: int = 200,
        choices: tuple[str, ...] | None = None, is_uuid: bool = False,
-       default: Any = dataclasses.MISSING) -> Any:
-    """A message field with its limits, checked when the message is built or decoded."""
-    meta = {"min": min, "max": max, "max_len": max_len, "choices": choices, "uuid": is_uuid}
+       default: Any = dataclasses.MISSING, since: int = 1) -> Any:
+    """A message field with its limits, checked when the message is built or decoded; `since` is the type's
+    version that added it (later than 1 only for optional fields, which older versions do not carry)."""
+    meta = {"min": min, "max": max, "max_len": max_len, "choices": choices, "uuid": is_uuid, "since": since}
     return field(default=default, metadata=meta)
 
 
@@ -53,6 +58,8 @@ class Message:
 
     TYPE: ClassVar[str]
     VERSION: ClassVar[int]
+    MIN_VERSION: ClassVar[int]
+    """Oldest version still decoded; a type without it decodes only `VERSION`."""
 
     def __post_init__(self) -> None:
         hints = _hints(type(self))
@@ -150,12 +157,22 @@ class Heartbeat(Message):
     t_wall: float = _f(min=0)
 
 
+IMPORT_OUTCOMES = ("accepted", "refused")
+"""How the newest watchlist import ended, in `Health.import_outcome`."""
+
+
 @dataclass(frozen=True)
 class Health(Message):
-    """The appliance's state for the viewer's status bar, sent every few seconds."""
+    """The appliance's state for the viewer's status bar, sent every few seconds.
+
+    Version 2 (link protocol 1.2) adds the newest watchlist import's result, all null when there was none
+    (and when an appliance of version 1 sent it): wall time, accepted or refused, the refusal code and its
+    short reason, entries accepted and rejected, and the bundle's deployment reference. Never a name.
+    """
 
     TYPE: ClassVar[str] = "health"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    MIN_VERSION: ClassVar[int] = 1
     t_wall: float = _f(min=0)
     cameras_fps: dict[str, float] = _f(min=0, max_len=16)
     accelerator: str = _f(max_len=64)
@@ -164,6 +181,13 @@ class Health(Message):
     watchlist_size: int = _f(min=0)
     watchlist_expires: float | None = _f(min=0)
     deployment: str | None = _f(max_len=200)
+    import_time: float | None = _f(min=0, default=None, since=2)
+    import_outcome: str | None = _f(choices=IMPORT_OUTCOMES, default=None, since=2)
+    import_code: str | None = _f(max_len=64, default=None, since=2)
+    import_reason: str | None = _f(max_len=200, default=None, since=2)
+    import_accepted: int | None = _f(min=0, default=None, since=2)
+    import_rejected: int | None = _f(min=0, default=None, since=2)
+    import_deployment_ref: str | None = _f(max_len=200, default=None, since=2)
 
 
 @dataclass(frozen=True)
@@ -310,8 +334,10 @@ def decode(frames: Sequence[bytes]) -> Message:
     if cls is None:
         raise MessageError("unknown_type", f"message type {str(kind)[:40]!r} is unknown")
     version = header.pop("v", None)
-    if version != cls.VERSION or isinstance(version, bool):
-        raise MessageError("unknown_version", f"{kind} version {str(version)[:20]!r} is not {cls.VERSION}")
+    oldest = getattr(cls, "MIN_VERSION", cls.VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or not oldest <= version <= cls.VERSION:
+        known = str(cls.VERSION) if oldest == cls.VERSION else f"{oldest}..{cls.VERSION}"
+        raise MessageError("unknown_version", f"{kind} version {str(version)[:20]!r} is not {known}")
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     binary = [f for f in fields if f.metadata.get("frame")]
     if len(frames) != 1 + len(binary):
@@ -322,6 +348,8 @@ def decode(frames: Sequence[bytes]) -> Message:
     for f in fields:
         if f.metadata.get("frame"):
             continue
+        if f.metadata.get("since", 1) > version:
+            continue  # absent in this version: the default; a value sent anyway is an unknown field below
         if f.name not in header:
             raise MessageError("missing_field", f"{kind} lacks field {f.name}")
         kwargs[f.name] = header.pop(f.name)

@@ -5,15 +5,20 @@ the link, black while capture is stopped), observes the cameras' stats messages 
 and does its periodic work in `tick()` on the hub's thread: stop/resume from the button (flag file, audit,
 black preview), the LED pattern from the appliance state, health to the viewer every `link.health_interval`
 and to the journal every `appliance.health_log_s`, and the disk limit for probe crops.
+
+The watchlist import runs in its own process (the USB unit's `lfr watchlist import`); on each health tick the
+services read its newest result from the audit log (`watchlist.notice.newest_import`) and show it: on the
+status LED for `gpio.import_refused_s` / `gpio.import_accepted_s`, and in every Health to the viewer.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 import cv2
 import numpy as np
@@ -36,6 +41,7 @@ from firmware.store import audit, deployments, watchlists
 from firmware.store.alerts import record_decision
 from firmware.store.db import config_db_path, open_db, transaction
 from firmware.store.handheld import record_handheld_event
+from firmware.watchlist.notice import ImportNotice, newest_import
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,8 @@ class HubServices:
         self.is_disk_low = False
         self._next_health = self._next_log = self.clock.monotonic()
         self._link_up = False
+        self.last_import: ImportNotice | None = None
+        self._import_at = 0.0  # monotonic seconds when the last import ended (for the LED window)
         self.indicators = indicators or open_indicators(cfg.gpio, when_stop=self._stop_pressed.set,
                                                         when_resume=self._resume_pressed.set)
         self.indicators.set_stopped(self.stop_flag.path.exists())
@@ -177,6 +185,8 @@ class HubServices:
         self.indicators.show(self.state())
         if now >= self._next_health:
             self._next_health = now + self.cfg.link.health_interval
+            if self._read_import(now):
+                self.indicators.show(self.state())
             self._health(now)
 
     def set_stopped(self, stopped: bool, *, actor: str) -> None:
@@ -199,9 +209,33 @@ class HubServices:
         dep = deployments.current(self.db)
         loaded = self.hub.watcher.current() is not None
         stopped = self.is_stopped
+        notice, since = self.last_import, now - self._import_at
         return ApplianceState(starting=False, fault=silent, stopped=stopped, deployment_open=dep is not None,
                               watchlist_loaded=loaded, link_up=self._link_up or self.link is None,
-                              scanning=dep is not None and loaded and not stopped and not silent)
+                              scanning=dep is not None and loaded and not stopped and not silent,
+                              import_refused=bool(notice and not notice.is_accepted
+                                                  and since < self.cfg.gpio.import_refused_s),
+                              import_accepted=bool(notice and notice.is_accepted
+                                                   and since < self.cfg.gpio.import_accepted_s))
+
+    def _read_import(self, now: float) -> bool:
+        """Take up a watchlist import that ended since the last look; True when there was one.
+
+        Its LED window is kept in monotonic time from the moment it ended (by the wall clock, at most the
+        window ago), so a later clock step neither stretches nor cuts it.
+        """
+        try:
+            notice = newest_import(self.db, self.last_import.seq if self.last_import else 0)
+        except sqlite3.Error as exc:
+            log.error("newest watchlist import not read from the audit log: %s", exc)
+            return False
+        if notice is None:
+            return False
+        ago = min(max(self.clock.time() - notice.time, 0.0), 86400.0)
+        self.last_import, self._import_at = notice, now - ago
+        log.log(logging.INFO if notice.is_accepted else logging.WARNING, "watchlist import %.0f s ago: %s",
+                ago, notice.describe())
+        return True
 
     def accelerator(self) -> str:
         """Where inference runs, from the cameras' recognizers in this process ("" when in other processes)."""
@@ -220,7 +254,8 @@ class HubServices:
                       disk_free_mb=host.disk_free_bytes / 1e6,
                       watchlist_size=len(active.subjects) if active else 0,
                       watchlist_expires=record.valid_until if record else None,
-                      deployment=f"{dep.authority} at {dep.location}"[:200] if dep else None)
+                      deployment=f"{dep.authority} at {dep.location}"[:200] if dep else None,
+                      **import_fields(self.last_import))
 
     def _health(self, now: float) -> None:
         try:
@@ -258,6 +293,27 @@ class HubServices:
         if self.link is not None:
             self.link.close()
         self.indicators.close()
+
+
+class ImportFields(TypedDict, total=False):
+    """The fields Health version 2 added for the newest watchlist import."""
+
+    import_time: float
+    import_outcome: str
+    import_code: str | None
+    import_reason: str | None
+    import_accepted: int | None
+    import_rejected: int | None
+    import_deployment_ref: str | None
+
+
+def import_fields(notice: ImportNotice | None) -> ImportFields:
+    """The Health (version 2) fields for the newest watchlist import; none set when there was none."""
+    if notice is None:
+        return {}
+    return {"import_time": notice.time, "import_outcome": notice.outcome, "import_code": notice.code,
+            "import_reason": notice.reason or None, "import_accepted": notice.entries_accepted,
+            "import_rejected": notice.entries_rejected, "import_deployment_ref": notice.deployment_ref}
 
 
 def black_preview(camera: str, t_wall: float, width: int = 640, height: int = 360) -> Preview:

@@ -177,11 +177,18 @@ def _v3_handhelds(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+def _v4_audit_action(db: sqlite_utils.Database) -> None:
+    """Index the audit log by action, so the appliance finds the newest watchlist import on every health tick
+    with one index probe instead of a scan of the whole log (issue 5)."""
+    db.execute("CREATE INDEX audit_action ON audit (action)")
+
+
 # Append only; a migration never changes once released. Index + 1 is the schema version it produces.
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1_schema,
     _v2_watchlists,
     _v3_handhelds,
+    _v4_audit_action,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -30,6 +30,13 @@ _COLUMNS = ("id, deployment_id, bundle_sha256, signer_fingerprint, deployment_re
             "imported_at, accepted, rejected, report, wiped_at, wipe_reason")
 
 
+class NothingEnrolled(PolicyError):
+    """No entry of the bundle could be enrolled: an empty list would silently stop all matching."""
+
+    code = "nothing_enrolled"
+    summary = "no photo could be enrolled"
+
+
 @dataclass(frozen=True)
 class WatchlistRecord:
     """One imported bundle; times are Unix wall seconds; `report` holds ids, reasons and duplicates only."""
@@ -93,8 +100,8 @@ def replace_active(db: sqlite_utils.Database, deployment_id: int, result: Import
     """
     accepted = result.accepted
     if not accepted:
-        raise PolicyError(f"no entry of bundle {result.bundle_sha256[:16]} could be enrolled "
-                          f"({len(result.rejected)} rejected); the previous watchlist stays active")
+        raise NothingEnrolled(f"no entry of bundle {result.bundle_sha256[:16]} could be enrolled "
+                              f"({len(result.rejected)} rejected); the previous watchlist stays active")
     report = import_report(result, duplicates)
     m = result.manifest
     now = clock.time()

@@ -26,7 +26,7 @@ from firmware.hardware.clock import Clock
 from firmware.match.score import ScoreCalibration
 from firmware.store import audit
 from firmware.store.db import truncate_wal
-from firmware.store.deployments import require_open
+from firmware.store.deployments import current
 from firmware.store.watchlists import WatchlistRecord, replace_active
 from firmware.watchlist.duplicates import DuplicatePair, cosine_similarity, find_duplicate_subjects
 from firmware.watchlist.enrol import Enroller
@@ -43,6 +43,14 @@ class DeploymentRefMismatch(PolicyError):
     """The bundle was built for another deployment than the open one."""
 
     code = "deployment_ref_mismatch"
+    summary = "built for another deployment"
+
+
+class NoOpenDeployment(PolicyError):
+    """A stick came in before the deployment was started: a list belongs to one authorised deployment."""
+
+    code = "no_deployment"
+    summary = "no deployment started"
 
 
 @dataclass(frozen=True)
@@ -78,14 +86,17 @@ def install_bundle(db: sqlite_utils.Database, source: Path | str | BinaryIO, *,
                    on_progress: ProgressCallback | None = None) -> InstallOutcome:
     """Verify and enrol the bundle at `source`, then make it the open deployment's watchlist.
 
-    Raises PolicyError with no open deployment or a foreign deployment reference, a BundleError subclass
-    for a refused bundle, PolicyError when no entry could be enrolled; every refusal or failure is audited
-    (`watchlist_import_refused`) and re-raised.
+    Raises PolicyError with no open deployment (`NoOpenDeployment`) or a foreign deployment reference, a
+    BundleError subclass for a refused bundle, PolicyError when no entry could be enrolled (`NothingEnrolled`);
+    every refusal or failure is audited (`watchlist_import_refused`) with its code and re-raised.
     """
     deployment_id: int | None = None
     bundle_sha256: str | None = None
     try:
-        dep = require_open(db)
+        dep = current(db)
+        if dep is None:
+            raise NoOpenDeployment("no open deployment: start one with `lfr deployment start --authority REF "
+                                   "--officer NAME --location TEXT`, then insert the stick again")
         deployment_id = dep.id
         bundle = verify_bundle(source, trusted_keys, clock, limits, categories)
         bundle_sha256 = bundle.sha256

@@ -251,7 +251,7 @@ def test_a_refusal_leaves_the_previous_list_untouched(case: str, store: sqlite_u
     elif case == "other_deployment":
         bundle, error = _other_deployment(good_bundle, tmp_path, keys), DeploymentRefMismatch
     elif case == "no_entry_enrolled":
-        use, error = NoFaceEnroller(), PolicyError
+        use, error = NoFaceEnroller(), watchlists.NothingEnrolled
     elif case == "enroller_fails":
         use, error = FailingEnroller(enroller, 2), ModelError
     elif case == "write_fails":

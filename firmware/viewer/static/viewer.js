@@ -141,7 +141,24 @@ function renderStatus(s) {
     if (!s.link_up) box.append(el("span", "warn", " (stale)"));
   }
   $("deployment").textContent = s.deployment ? "Deployment: " + s.deployment : "";
+  renderImport(h);
   if (s.counts) renderCounts(s.counts);
+}
+
+// The newest watchlist import (health version 2; absent from a version 1 appliance): a refusal in amber.
+function importText(h) {
+  const d = new Date(h.import_time * 1000), today = new Date().toDateString() === d.toDateString();
+  const when = today ? `${pad(d.getHours())}:${pad(d.getMinutes())}` : fmtTime(h.import_time).slice(0, 16);
+  if (h.import_outcome === "refused") return `Watchlist: refused — ${h.import_reason || h.import_code} (${when})`;
+  const ref = h.import_deployment_ref ? " " + h.import_deployment_ref : "";
+  return `Watchlist${ref}: ${h.import_accepted ?? "?"} accepted, ${h.import_rejected ?? "?"} rejected (${when})`;
+}
+function renderImport(h) {
+  const box = $("import"), shown = !!(h && h.import_outcome && h.import_time);
+  box.classList.toggle("hidden", !shown);
+  box.classList.toggle("refused", shown && h.import_outcome === "refused");
+  box.textContent = shown ? importText(h) : "";
+  if (shown) box.title = h.import_outcome === "refused" ? `refusal code ${h.import_code}; details: lfr watchlist status / audit log on the van` : "";
 }
 
 function renderCounts(c) {
