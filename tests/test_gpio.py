@@ -73,6 +73,22 @@ def test_priority_of_patterns() -> None:
     assert pattern_for(ApplianceState(**{**READY.__dict__, "fault": True, "starting": True})) is Pattern.FAULT
 
 
+def test_the_answer_to_a_watchlist_stick_beats_all_but_faults_and_start_up() -> None:
+    """Whoever inserted the stick watches the light for its answer; a failing camera still comes first."""
+    refused = {**READY.__dict__, "import_refused": True}
+    assert pattern_for(ApplianceState(**refused)) is Pattern.IMPORT_REFUSED
+    for fact in ({"stopped": True, "scanning": False}, {"link_up": False}, {"deployment_open": False},
+                 {"scanning": False}):
+        assert pattern_for(ApplianceState(**{**refused, **fact})) is Pattern.IMPORT_REFUSED, fact
+    assert pattern_for(ApplianceState(**{**refused, "fault": True})) is Pattern.FAULT
+    assert pattern_for(ApplianceState(**{**refused, "starting": True})) is Pattern.STARTING
+    accepted = {**READY.__dict__, "import_accepted": True}
+    assert pattern_for(ApplianceState(**accepted)) is Pattern.IMPORT_ACCEPTED
+    assert pattern_for(ApplianceState(**{**accepted, "stopped": True})) is Pattern.IMPORT_ACCEPTED
+    assert pattern_for(ApplianceState(**{**accepted, "fault": True})) is Pattern.FAULT
+    assert sign_lit(ApplianceState(**refused))  # the public sign follows scanning, not the light
+
+
 def test_sign_is_lit_only_while_scanning() -> None:
     assert sign_lit(READY)
     assert not sign_lit(ApplianceState(**{**READY.__dict__, "scanning": False}))

@@ -41,6 +41,10 @@ def samples() -> list:
         Heartbeat(role="viewer", t_wall=1.7e9),
         Health(t_wall=1.7e9, cameras_fps={"cam0": 14.5, "cam1": 0}, accelerator="edgetpu", temperature_c=61.0,
                disk_free_mb=1024.5, watchlist_size=120, watchlist_expires=None, deployment="D-2026-11"),
+        Health(t_wall=1.7e9, cameras_fps={}, accelerator="cpu", temperature_c=None, disk_free_mb=None,
+               watchlist_size=0, watchlist_expires=None, deployment=None, import_time=1.7e9,
+               import_outcome="refused", import_code="untrusted_signer",
+               import_reason="signature by an untrusted key"),
         Preview(camera="cam0", t_wall=1.7e9, width=640, height=360, jpeg=tiny_jpeg(5)),
         HandheldEvent(event_id=str(uuid.uuid4()), kind="arrested", device_id=str(uuid.uuid4()),
                       callsign="PC 123 ü", alert_id=ID, t_wall=1.7e9),
@@ -150,3 +154,53 @@ def test_handheld_event_refuses_bad_fields(change: dict, kind: str) -> None:
     with pytest.raises(MessageError) as err:
         decode([json.dumps(header).encode()])
     assert err.value.kind == kind
+
+
+HEALTH = Health(t_wall=1.7e9, cameras_fps={"cam0": 14.5}, accelerator="cpu", temperature_c=None,
+                disk_free_mb=None, watchlist_size=182, watchlist_expires=1.8e9, deployment="OP-1 at High St",
+                import_time=1.7e9, import_outcome="accepted", import_accepted=182, import_rejected=18,
+                import_deployment_ref="OP-1")
+IMPORT_FIELDS = [f for f in HEALTH.__dataclass_fields__ if f.startswith("import_")]
+
+
+def test_health_version_2_carries_the_import_result() -> None:
+    header = json.loads(HEALTH.encode()[0])
+    assert header["v"] == 2 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
+    assert decode(HEALTH.encode()) == HEALTH
+
+
+def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
+    """An appliance from before protocol 1.2 sends health version 1 without the import fields: the viewer
+    takes it, and the import fields stay unset."""
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k not in IMPORT_FIELDS}
+    old = decode([json.dumps({**header, "v": 1}).encode()])
+    assert isinstance(old, Health) and old.watchlist_size == 182
+    assert all(getattr(old, f) is None for f in IMPORT_FIELDS) and len(IMPORT_FIELDS) == 7
+
+
+@pytest.mark.parametrize(("change", "kind"), [
+    ({"v": 1}, "unknown_field"),  # a version 1 message has no import fields
+    ({"v": 3}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
+    ({"import_outcome": "maybe"}, "bad_field"), ({"import_accepted": -1}, "bad_field"),
+    ({"import_reason": "x" * 201}, "bad_field")])
+def test_health_versions_and_import_fields_are_checked(change: dict, kind: str) -> None:
+    header = {**json.loads(HEALTH.encode()[0]), **change}
+    with pytest.raises(MessageError) as err:
+        decode([json.dumps(header).encode()])
+    assert err.value.kind == kind
+
+
+def test_version_2_needs_its_fields_and_older_versions_only_for_types_that_allow_them() -> None:
+    header = json.loads(HEALTH.encode()[0])
+    del header["import_code"]
+    with pytest.raises(MessageError) as err:
+        decode([json.dumps(header).encode()])
+    assert err.value.kind == "missing_field"
+    for cls in MESSAGE_TYPES.values():
+        oldest = getattr(cls, "MIN_VERSION", cls.VERSION)
+        assert 1 <= oldest <= cls.VERSION
+        for f in cls.__dataclass_fields__.values():  # a field an older version lacks must have a default
+            since = f.metadata.get("since", 1)
+            assert since <= cls.VERSION
+            if since > oldest:
+                assert f.default is None, f"{cls.TYPE}.{f.name} is newer than version {oldest} but required"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 
 from link_fixtures import make_alert
 
-from firmware.link.messages import Ack, Decision, DecisionAck, Heartbeat
+from firmware.link.messages import Ack, Decision, DecisionAck, Health, Heartbeat
 from firmware.link.protocol import AlertReceiver, AlertSender, ApplianceProtocol, Timings, ViewerProtocol
 
 T = Timings(heartbeat_interval=0.5, link_timeout=2.5, resend_interval=2.0, window=4)
@@ -199,3 +200,17 @@ def test_messages_in_the_wrong_direction_are_refused() -> None:
     assert not viewer.is_up(0.0)
     assert appliance.rejects.counts == {"unexpected_type": 2}
     assert viewer.rejects.counts == {"unexpected_type": 1}
+
+
+def test_the_viewer_takes_health_from_an_appliance_of_either_version() -> None:
+    """Link protocol 1.2: health version 2 adds the watchlist import result; a viewer still takes version 1
+    from an appliance that was not updated (import fields unset) and shows version 2's fields."""
+    new = Health(t_wall=1.7e9, cameras_fps={}, accelerator="cpu", temperature_c=None, disk_free_mb=None,
+                 watchlist_size=0, watchlist_expires=None, deployment=None, import_time=1.7e9,
+                 import_outcome="refused", import_code="signature_missing", import_reason="signature missing")
+    header = {k: v for k, v in json.loads(new.encode()[0]).items() if not k.startswith("import_")}
+    viewer = ViewerProtocol(T)
+    old = viewer.handle([json.dumps({**header, "v": 1}).encode()], 0.0).health
+    assert old is not None and old.import_outcome is None and old.accelerator == "cpu"
+    got = viewer.handle(new.encode(), 0.1).health
+    assert got == new and viewer.rejects.counts == {}
