@@ -193,3 +193,17 @@ def test_an_alert_the_laptop_could_not_keep_arrives_after_the_link_reopens(
     assert wait_for(lambda: console.store.last_seq() == 1, timeout=10)
     assert failures == [alert.id] and [a["id"] for a in console.store.alerts()] == [alert.id]
     assert wait_for(lambda: console.status()["link_up"], timeout=5)
+
+
+def test_the_newest_watchlist_import_result_reaches_the_page(console: Console,
+                                                             appliance: LoopbackAppliance) -> None:
+    """Health version 2 over the real link: a refused stick's code and short reason reach every open page."""
+    with client_for(console) as client, client.websocket_connect(WS_URL) as ws:
+        hello = ws.receive_json()
+        assert hello["health"] is None or hello["health"]["import_outcome"] is None
+        appliance.set_health(import_time=time.time(), import_outcome="refused", import_code="untrusted_signer",
+                             import_reason="signature by an untrusted key")
+        status = receive_until(ws, "status", lambda m: m["health"] and m["health"]["import_outcome"])
+        assert {"import_outcome": "refused", "import_code": "untrusted_signer",
+                "import_reason": "signature by an untrusted key"}.items() <= status["health"].items()
+        assert client.get("/api/state").json()["health"]["import_code"] == "untrusted_signer"

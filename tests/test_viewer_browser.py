@@ -99,3 +99,23 @@ def test_operator_sees_a_new_alert_and_marks_it_false_from_the_keyboard(feed: tu
 
         appliance.link.close()  # the van goes away: the status bar says so within 3 s
         page.wait_for_selector("#link.down", timeout=3_000)
+
+
+def test_the_status_bar_shows_the_newest_watchlist_import(feed: tuple) -> None:
+    """A refused stick shows in amber with its short reason and time; an accepted one with its counts."""
+    appliance, console = feed
+    at = time.time()
+    with ViewerServer(console) as server, browser.chromium_page() as page:
+        page.goto(server.url)
+        page.wait_for_selector("#link.up", timeout=10_000)
+        assert page.is_hidden("#import")  # no import result yet
+        appliance.set_health(import_time=at, import_outcome="refused", import_code="untrusted_signer",
+                             import_reason="signature by an untrusted key")
+        page.wait_for_selector("#import.refused", timeout=10_000)
+        hhmm = time.strftime("%H:%M", time.localtime(at))
+        assert page.inner_text("#import") == f"Watchlist: refused — signature by an untrusted key ({hhmm})"
+        assert page.eval_on_selector("#import", "e => getComputedStyle(e).backgroundColor") == "rgb(245, 165, 36)"
+        appliance.set_health(import_time=at, import_outcome="accepted", import_accepted=182, import_rejected=18,
+                             import_deployment_ref="OP-1")
+        page.wait_for_selector("#import:not(.refused)", timeout=10_000)
+        assert page.inner_text("#import") == f"Watchlist OP-1: 182 accepted, 18 rejected ({hhmm})"

@@ -9,8 +9,18 @@ import time
 from pathlib import Path
 
 import pytest
+from bundle_helpers import TEST_CALIBRATION, members_of, write_members
+from gpiozero.pins.mock import MockFactory
 
 from firmware.cli.main import main
+from firmware.config import load_config
+from firmware.hardware.clock import FakeClock
+from firmware.hardware.gpio import GpioIndicators
+from firmware.hardware.indicators import Pattern
+from firmware.link.messages import Health, Preview
+from firmware.pipeline.hub import Hub
+from firmware.pipeline.services import HubServices
+from firmware.store.db import open_config_db
 from firmware.watchlist.manifest import format_instant
 
 
@@ -102,3 +112,74 @@ def test_bench_enrol(images_dir: Path, capsys: pytest.CaptureFixture[str], tmp_p
     assert doc["accepted"] + sum(doc["rejections"].values()) == 3
     code, _, err = run(capsys, "bench", "enrol", "--images", str(people), "--count", "50")
     assert code == 2 and "fewer than the 50 asked for" in err
+
+
+class HealthStub:
+    """The link as the hub's services see it, keeping the newest Health."""
+
+    health: Health | None = None
+
+    def notify(self) -> None:
+        pass
+
+    def publish_preview(self, preview: Preview) -> None:
+        pass
+
+    def set_health(self, health: Health) -> None:
+        self.health = health
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
+        van: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end: `lfr watchlist import` (the USB unit's command) refuses an unsigned bundle in its own
+    process; the running appliance's next health tick shows the refused pattern on the status LED (mock pins)
+    and puts the code into Health; then a good stick is accepted and acknowledged with its counts."""
+    cfg = ("--config", van["config"])
+    assert run(capsys, "deployment", "start", "--authority", "OP-CLI", "--officer", "PC A", "--location",
+               "Market Sq", *cfg)[0] == 0
+    app = load_config(van["config"])
+    db = open_config_db(app)
+    clock = FakeClock(time.time())
+    link = HealthStub()
+    factory = MockFactory()
+    svc = HubServices(app, Hub(db, TEST_CALIBRATION, app.pipeline, clock=clock), clock=clock, link=link,
+                      indicators=GpioIndicators(app.gpio, pin_factory=factory, time_scale=0.2))
+    try:
+        svc.tick()
+        assert svc.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
+
+        members = members_of(Path(van["stick"]) / "day.lfrw")
+        unsigned = tmp_path / "bad-stick"
+        unsigned.mkdir()
+        write_members(unsigned / "day.lfrw", {k: v for k, v in members.items() if k != "manifest.sig"})
+        code, out, _ = run(capsys, "watchlist", "import", str(unsigned), *cfg, "--json")
+        assert code == 2 and json.loads(out)["code"] == "signature_missing"
+        clock.advance(app.link.health_interval)
+        svc.tick()
+        assert svc.indicators.pattern is Pattern.IMPORT_REFUSED  # type: ignore[attr-defined]
+        assert link.health is not None and (link.health.import_outcome, link.health.import_code,
+                                            link.health.import_reason) == ("refused", "signature_missing",
+                                                                           "signature missing")
+        led = factory.pin(app.gpio.status_led_pin)
+        led.clear_states()
+        time.sleep(0.9)  # two periods (2 s on the van, 0.4 s here): a long flash (0.8 s) and blips (0.15 s)
+        ons = [b.timestamp / 0.2 for a, b in zip(led.states, led.states[1:], strict=False) if a.state]
+        assert max(ons) == pytest.approx(0.8, abs=0.15) and min(ons) < 0.3, ons
+
+        code, out, _ = run(capsys, "watchlist", "import", van["stick"], *cfg, "--json")
+        assert code == 0
+        accepted = json.loads(out)["watchlist"]["accepted"]
+        clock.advance(app.link.health_interval)
+        svc.tick()
+        assert svc.indicators.pattern is Pattern.IMPORT_ACCEPTED  # type: ignore[attr-defined]
+        h = link.health
+        assert (h.import_outcome, h.import_accepted, h.import_rejected, h.import_deployment_ref) == (
+            "accepted", accepted, 4 - accepted, "OP-CLI")
+        assert h.watchlist_size == accepted
+    finally:
+        svc.close()
+        db.close()
+        factory.close()
