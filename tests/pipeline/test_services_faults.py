@@ -21,36 +21,15 @@ from firmware.hardware.clock import FakeClock
 from firmware.hardware.gpio import GpioIndicators
 from firmware.hardware.indicators import NullIndicators, Pattern, pattern_for
 from firmware.link import outbox
-from firmware.link.messages import Decision, HandheldEvent, Health, Preview
+from firmware.link.messages import Decision, HandheldEvent
 from firmware.match.score import ScoreCalibration
 from firmware.pipeline.hub import Hub
 from firmware.pipeline.messages import AlertCandidate, PreviewFrame, StatsDelta
 from firmware.pipeline.services import HubServices
 
-from .pipeline_helpers import ready_db
+from .pipeline_helpers import LinkStub, ready_db
 
 PROBE = cv2.imencode(".jpg", np.full((32, 32, 3), 128, np.uint8))[1].tobytes()  # a grey square, no face
-
-
-class LinkStub:
-    """Records what the services hand the link."""
-
-    def __init__(self) -> None:
-        self.notified = 0
-        self.previews: list[Preview] = []
-        self.health: Health | None = None
-
-    def notify(self) -> None:
-        self.notified += 1
-
-    def publish_preview(self, preview: Preview) -> None:
-        self.previews.append(preview)
-
-    def set_health(self, health: Health) -> None:
-        self.health = health
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture()

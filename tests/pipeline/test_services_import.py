@@ -17,34 +17,16 @@ from firmware.config import AppConfig, ApplianceConfig, GpioConfig
 from firmware.hardware.clock import FakeClock
 from firmware.hardware.gpio import GpioIndicators
 from firmware.hardware.indicators import Pattern
-from firmware.link.messages import Health, Preview
 from firmware.match.score import ScoreCalibration
 from firmware.pipeline.hub import Hub
 from firmware.pipeline.messages import StatsDelta
 from firmware.pipeline.services import HubServices
 from firmware.store import audit
 
+from .pipeline_helpers import LinkStub
+
 SCALE = 0.2  # the LED patterns run 5 times faster than on the van
 LED = 17
-
-
-class LinkStub:
-    """Keeps the newest Health the services hand the link."""
-
-    def __init__(self) -> None:
-        self.health: Health | None = None
-
-    def notify(self) -> None:
-        pass
-
-    def publish_preview(self, preview: Preview) -> None:
-        pass
-
-    def set_health(self, health: Health) -> None:
-        self.health = health
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture()

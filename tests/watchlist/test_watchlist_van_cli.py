@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,6 @@ from firmware.config import load_config
 from firmware.hardware.clock import FakeClock
 from firmware.hardware.gpio import GpioIndicators
 from firmware.hardware.indicators import Pattern
-from firmware.link.messages import Health, Preview
 from firmware.pipeline.hub import Hub
 from firmware.pipeline.services import HubServices
 from firmware.store.db import open_config_db
@@ -114,24 +114,6 @@ def test_bench_enrol(images_dir: Path, capsys: pytest.CaptureFixture[str], tmp_p
     assert code == 2 and "fewer than the 50 asked for" in err
 
 
-class HealthStub:
-    """The link as the hub's services see it, keeping the newest Health."""
-
-    health: Health | None = None
-
-    def notify(self) -> None:
-        pass
-
-    def publish_preview(self, preview: Preview) -> None:
-        pass
-
-    def set_health(self, health: Health) -> None:
-        self.health = health
-
-    def close(self) -> None:
-        pass
-
-
 def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
         van: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """End to end: `lfr watchlist import` (the USB unit's command) refuses an unsigned bundle in its own
@@ -141,11 +123,11 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
     assert run(capsys, "deployment", "start", "--authority", "OP-CLI", "--officer", "PC A", "--location",
                "Market Sq", *cfg)[0] == 0
     app = load_config(van["config"])
+    app = replace(app, appliance=replace(app.appliance, link=False))  # Health is read from the services
     db = open_config_db(app)
     clock = FakeClock(time.time())
-    link = HealthStub()
     factory = MockFactory()
-    svc = HubServices(app, Hub(db, TEST_CALIBRATION, app.pipeline, clock=clock), clock=clock, link=link,
+    svc = HubServices(app, Hub(db, TEST_CALIBRATION, app.pipeline, clock=clock), clock=clock,
                       indicators=GpioIndicators(app.gpio, pin_factory=factory, time_scale=0.2))
     try:
         svc.tick()
@@ -160,9 +142,9 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
         clock.advance(app.link.health_interval)
         svc.tick()
         assert svc.indicators.pattern is Pattern.IMPORT_REFUSED  # type: ignore[attr-defined]
-        assert link.health is not None and (link.health.import_outcome, link.health.import_code,
-                                            link.health.import_reason) == ("refused", "signature_missing",
-                                                                           "signature missing")
+        health = svc.health()  # what the next health message to the viewer carries
+        assert (health.import_outcome, health.import_code, health.import_reason) == (
+            "refused", "signature_missing", "signature missing")
         led = factory.pin(app.gpio.status_led_pin)
         led.clear_states()
         time.sleep(0.9)  # two periods (2 s on the van, 0.4 s here): a long flash (0.8 s) and blips (0.15 s)
@@ -175,7 +157,7 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
         clock.advance(app.link.health_interval)
         svc.tick()
         assert svc.indicators.pattern is Pattern.IMPORT_ACCEPTED  # type: ignore[attr-defined]
-        h = link.health
+        h = svc.health()
         assert (h.import_outcome, h.import_accepted, h.import_rejected, h.import_deployment_ref) == (
             "accepted", accepted, 4 - accepted, "OP-CLI")
         assert h.watchlist_size == accepted
