@@ -23,6 +23,9 @@ DEMO_STATES: dict[Pattern, ApplianceState] = {
                                       scanning=True),
     Pattern.STOPPED: ApplianceState(starting=False, deployment_open=True, watchlist_loaded=True, link_up=True,
                                     stopped=True),
+    Pattern.IMPORT_ACCEPTED: ApplianceState(starting=False, deployment_open=True, watchlist_loaded=True,
+                                            link_up=True, scanning=True, import_accepted=True),
+    Pattern.IMPORT_REFUSED: ApplianceState(starting=False, import_refused=True),
     Pattern.FAULT: ApplianceState(starting=False, fault=True),
 }
 
@@ -57,11 +60,11 @@ def _lights_test(args: argparse.Namespace) -> int:
         raise GpioError(f"no lights to test: {lights.reason}")
     try:
         for pattern, state in DEMO_STATES.items():
-            print(f"{pattern.value:10} {MEANING[pattern]}"
+            print(f"{pattern.value:15} {MEANING[pattern]}"
                   f"{'  (sign relay on)' if pattern is Pattern.SCANNING else ''}", flush=True)
             lights.show(state)
             time.sleep(args.seconds)
-        print("alert      4 flashes (and 2 beeps with a buzzer)", flush=True)
+        print(f"{'alert':15} 4 flashes (and 2 beeps with a buzzer)", flush=True)
         lights.alert()
         time.sleep(min(args.seconds, 1.5))
         if config.gpio.stop_button_pin is not None and args.button_wait > 0:
