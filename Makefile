@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# systemd-analyze and udevadm check the units and udev rules.
-APT_PACKAGES := systemd udev chromium
+# python3-venv makes .venv on a fresh Debian; systemd-analyze and udevadm check the units and udev rules;
+# chromium runs the browser tests.
+APT_PACKAGES := python3 python3-venv systemd udev chromium
 LFR_TEST_DATA ?= ../shared/data
 export LFR_TEST_DATA
 

@@ -195,6 +195,57 @@ def test_an_alert_the_laptop_could_not_keep_arrives_after_the_link_reopens(
     assert wait_for(lambda: console.status()["link_up"], timeout=5)
 
 
+def _decisions_audited(appliance: LoopbackAppliance, alert_id: str) -> int:
+    return appliance.db.execute("SELECT COUNT(*) FROM audit WHERE action = 'decision' AND "
+                                "json_extract(details, '$.alert_id') = ?", [alert_id]).fetchone()[0]
+
+
+def test_a_decision_made_while_the_appliance_was_down_reaches_it_after_both_restart(
+        tmp_path: Path, keys: LoopbackKeys) -> None:
+    """Regression: an unacknowledged decision used to go back to pending at the viewer's next start, so the
+    operator had to decide again; now it is sent again under its own id and recorded once."""
+    path = tmp_path / "laptop" / "viewer.sqlite3"
+    first_appliance = LoopbackAppliance(tmp_path, keys)
+    first = console_for(first_appliance, keys, path)
+    with first:
+        alert = first_appliance.raise_alert(1)
+        assert wait_for(lambda: first.store.last_seq() == 1)
+        first_appliance.close()  # the van's side goes away before the operator decides
+        first.decide(alert.id, "false_alert", "not the same man")
+    first.store.close()
+    with LoopbackAppliance(tmp_path, keys) as appliance:
+        second = console_for(appliance, keys, path)
+        with second:
+            assert wait_for(lambda: second.store.alert(alert.id)["state"] == "decided")  # type: ignore[index]
+        second.store.close()
+        assert appliance_row(appliance, alert.id) == ("decided", "false_alert", "not the same man")
+        assert _decisions_audited(appliance, alert.id) == 1
+
+
+def test_a_decision_whose_ack_was_lost_is_recorded_once_when_sent_again(
+        tmp_path: Path, keys: LoopbackKeys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The appliance recorded the decision but the laptop stopped before the ack: the resend is answered as
+    recorded (same decision id), not refused as a second decision, and nothing is written twice."""
+    path = tmp_path / "laptop" / "viewer.sqlite3"
+    with LoopbackAppliance(tmp_path, keys) as appliance:
+        first = console_for(appliance, keys, path)
+        monkeypatch.setattr(first, "_on_decision_ack", lambda ack: None)  # the ack never lands
+        with first:
+            alert = appliance.raise_alert(1)
+            assert wait_for(lambda: first.store.last_seq() == 1)
+            first.decide(alert.id, "confirmed_stopped", "")
+            assert wait_for(lambda: appliance_row(appliance, alert.id)[0] == "decided")
+            assert first.store.alert(alert.id)["state"] == "sending"  # type: ignore[index]
+        first.store.close()
+    with LoopbackAppliance(tmp_path, keys) as appliance:  # restarted too: its memory of answers is gone
+        second = console_for(appliance, keys, path)
+        with second:
+            assert wait_for(lambda: second.store.alert(alert.id)["state"] == "decided")  # type: ignore[index]
+            assert second.store.alert(alert.id)["refusal"] is None  # type: ignore[index]
+        second.store.close()
+        assert _decisions_audited(appliance, alert.id) == 1
+
+
 def test_the_newest_watchlist_import_result_reaches_the_page(console: Console,
                                                              appliance: LoopbackAppliance) -> None:
     """Health version 2 over the real link: a refused stick's code and short reason reach every open page."""

@@ -58,13 +58,19 @@ def test_a_decision_goes_pending_sending_decided_and_a_refusal_reopens_it(store:
         store.decision_sent(str(uuid.uuid4()), d1, "false_alert", "")
 
 
-def test_unconfirmed_decisions_are_pending_again_after_a_restart(store: ViewerStore) -> None:
-    a = make_alert(1)
-    store.keep_alert(a, received=time.time(), deployment=None)
-    store.decision_sent(a.alert_id, str(uuid.uuid4()), "false_alert", "")
-    assert store.reopen_unconfirmed() == 1
-    alert = store.alert(a.alert_id)
-    assert alert is not None and alert["state"] == "pending" and "decide again" in alert["refusal"]
+def test_unconfirmed_decisions_are_kept_with_their_ids_across_a_reopen(tmp_path: Path) -> None:
+    """A decision on its way when the laptop stops is kept as sent (outcome, note, id) to be sent again."""
+    path = tmp_path / "viewer.sqlite3"
+    with ViewerStore(path) as store:
+        a, b = make_alert(1), make_alert(2)
+        for alert in (a, b):
+            store.keep_alert(alert, received=time.time(), deployment=None)
+        d1 = str(uuid.uuid4())
+        store.decision_sent(a.alert_id, d1, "confirmed_not_stopped", "walked off")
+    with ViewerStore(path) as store:
+        assert store.unconfirmed() == [(a.alert_id, d1, "confirmed_not_stopped", "walked off")]
+        assert store.decision_done(a.alert_id, d1, True, "", at=time.time())
+        assert store.unconfirmed() == []
 
 
 def test_history_filters_by_outcome_camera_and_category(store: ViewerStore) -> None:

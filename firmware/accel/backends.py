@@ -7,6 +7,7 @@ The Edge TPU runs `*_edgetpu.tflite` files (compiled with edgetpu_compiler) thro
 
 from __future__ import annotations
 
+import ctypes
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,9 @@ class EdgeTpuAccelerator:
     def delegate(self) -> Any:
         if self.device not in _DELEGATES:
             try:
+                # Open the library first: when it is missing, LiteRT's Delegate fails half-built and prints an
+                # "Exception ignored in Delegate.__del__" traceback at every start of a van without a Coral.
+                ctypes.CDLL(EDGETPU_LIBRARY)
                 _DELEGATES[self.device] = _litert().load_delegate(EDGETPU_LIBRARY, {"device": self.device})
             except (ValueError, OSError, RuntimeError) as exc:
                 raise AcceleratorError(f"Edge TPU delegate {EDGETPU_LIBRARY} (device {self.device}) did not "

@@ -83,7 +83,7 @@ class LoopbackAppliance:
         db = open_db(self.db_path, check_integrity=False)
         try:
             record_decision(db, decision.alert_id, decision.outcome, clock=self.clock,
-                            actor="operator:loopback-viewer", note=decision.note)
+                            actor="operator:loopback-viewer", note=decision.note, decision_id=decision.decision_id)
         finally:
             db.close()
         self.decisions.append(decision)

@@ -84,10 +84,14 @@ class ViewerLink:
         self._thread = threading.Thread(target=self._run, name="viewer-link", daemon=True)
         self._thread.start()
 
-    def decide(self, alert_id: str, outcome: str, note: str = "") -> Decision:
-        """Queue the operator's decision; it is resent until the appliance acknowledges it."""
-        decision = Decision(decision_id=str(uuid.uuid4()), alert_id=alert_id, outcome=outcome, note=note,
-                            t_wall=time.time())
+    def decide(self, alert_id: str, outcome: str, note: str = "", *, decision_id: str | None = None) -> Decision:
+        """Queue the operator's decision; it is resent until the appliance acknowledges it.
+
+        `decision_id` is given when a decision sent on an earlier link is sent again (the appliance records it
+        once); a new decision gets a fresh id.
+        """
+        decision = Decision(decision_id=decision_id or str(uuid.uuid4()), alert_id=alert_id, outcome=outcome,
+                            note=note, t_wall=time.time())
         self._decisions.put(decision)
         return decision
 

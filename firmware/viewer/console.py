@@ -85,10 +85,6 @@ class Console:
     def start(self) -> None:
         """Purge old images, then connect to the appliance with what the store holds."""
         self.store.purge(clock=self.clock, retention_days=self.retention_days)
-        reopened = self.store.reopen_unconfirmed()
-        if reopened:
-            log.warning("%d decisions were not confirmed before the viewer stopped; they are pending again",
-                        reopened)
         self._link = self._open_link()
         if self.handhelds is not None:
             self.handhelds.resend_unacked()
@@ -96,13 +92,20 @@ class Console:
         self._maintainer.start()
 
     def _open_link(self) -> ViewerLink:
-        """A link that resumes after what the store holds, so nothing is shown twice."""
-        return ViewerLink(self.link_config, when_alert=self._on_alert,
+        """A link that resumes after what the store holds (nothing shown twice), with the decisions that were
+        on their way when the last link ended sent again under their own ids (nothing decided twice)."""
+        link = ViewerLink(self.link_config, when_alert=self._on_alert,
                           when_decision_ack=self._on_decision_ack, when_health=self._on_health,
                           when_preview=self._on_preview, when_link=self._on_link,
                           when_handheld_ack=self._on_handheld_ack,
                           keypair=self._keypair, appliance_public=self._appliance_public,
                           last_seq=self.store.last_seq(), seen=self.store.seen_ids())
+        unconfirmed = self.store.unconfirmed()
+        for alert_id, decision_id, outcome, note in unconfirmed:
+            link.decide(alert_id, outcome, note, decision_id=decision_id)
+        if unconfirmed:
+            log.info("sending again %d decisions the appliance had not confirmed", len(unconfirmed))
+        return link
 
     def close(self) -> None:
         """Stop the link and the purge timer; the store is the caller's. Safe to call twice."""
@@ -128,7 +131,6 @@ class Console:
                 log.warning("reopening the link after: %s", link.failure)
                 with self._decide_lock:
                     link.close()
-                    self.store.reopen_unconfirmed()  # decisions in flight on the old link are lost
                     self._link = self._open_link()
                     if self.handhelds is not None:
                         self.handhelds.resend_unacked()

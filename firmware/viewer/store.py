@@ -189,12 +189,15 @@ class ViewerStore:
                                  [reason or "refused", alert_id, decision_id])
             return cur.rowcount == 1
 
-    def reopen_unconfirmed(self) -> int:
-        """At start: decisions sent but never acknowledged go back to pending (the old link is gone)."""
-        with self._write() as db:
-            return db.execute("UPDATE alerts SET state = 'pending', outcome = NULL, note = NULL, "
-                              "decision_id = NULL, refusal = 'not confirmed by the appliance before the "
-                              "viewer stopped: decide again' WHERE state = 'sending'").rowcount
+    def unconfirmed(self) -> list[tuple[str, str, str, str]]:
+        """Decisions sent but not yet acknowledged, oldest alert first: (alert_id, decision_id, outcome, note).
+
+        A restarted viewer (or a reopened link) sends them again under the same decision id; the appliance
+        records each once, so a decision made just before the laptop went down is not lost or doubled.
+        """
+        with self._lock:
+            return [(r[0], r[1], r[2], r[3] or "") for r in self._db.execute(
+                "SELECT id, decision_id, outcome, note FROM alerts WHERE state = 'sending' ORDER BY seq")]
 
     # -- reading -------------------------------------------------------------------------------------
 
