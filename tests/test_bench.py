@@ -10,8 +10,8 @@ import pytest
 
 from firmware.bench.match import ChunkedLayout, Float32Layout, probes, unit_rows
 from firmware.bench.memory import MIB, RssSampler, peak_rss_bytes
-from firmware.bench.scene import compose, read_background
 from firmware.bench.timing import Samples
+from firmware.capture.compose import compose, read_background
 from firmware.cli.main import main
 from firmware.errors import DataError
 from tests.conftest import require_data
@@ -61,7 +61,7 @@ def test_scene_pastes_faces_without_overlap_and_refuses_too_many() -> None:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
     assert not np.array_equal(scene.frame, bg)
     with pytest.raises(DataError, match="do not fit"):
-        compose(bg, faces * 20, face_height=400)
+        compose(bg, faces * 20, face_px=400)
 
 
 def test_bench_match_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,138 @@
+"""`lfr bench pipeline --what matrix`: frames per second, CPU use and dropped frames of the real pipeline
+against frame size, faces per frame and inference threads.
+
+Each cell is one frame size × one number of faces × one TFLite thread count (`models.threads`). Its scene is
+that many LFW faces (distinct people, the first of them on a 5-subject watchlist under another photo, so the
+alert path runs too) pasted on the shared MOT17 street frame (its own faces blurred), scaled to the size;
+faces are 220 px at 1080p and scaled with the frame height. The view pans slowly back and forth
+(`PanningStill`), so every face moves a few pixels a frame and the tracker follows real motion. Two runs
+per cell, each in a throwaway state (database, deployment, watchlist):
+- throughput: `warmup` + `frames` frames, every one through `CameraPipeline` (detect on tiles, track,
+  quality, align, embed, match, decide, preview) and the hub: fps, CPU, per-stage times;
+- live: `frames` frames delivered at `camera_fps` through the capture thread, the newest-frame slot and the
+  camera worker: how many the slot dropped because the pipeline was still busy.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from firmware.bench.live import run_live, run_offline
+from firmware.bench.scene_run import scene_background
+from firmware.bench.testbed import bench_state
+from firmware.capture.compose import PanningStill, compose
+from firmware.capture.scene import SceneSource, lfw_people
+from firmware.config import AppConfig
+from firmware.embed.recognizer import Recognizer
+from firmware.errors import DataError
+from firmware.match.score import ScoreCalibration
+
+Size = tuple[int, int]
+DEFAULT_SIZES: tuple[Size, ...] = ((1280, 720), (1920, 1080))
+DEFAULT_FACES = (1, 5, 10, 20)
+DEFAULT_THREADS = (1, 2)
+FACE_PX_AT_1080P = 220
+WATCHLIST_OTHERS = 4
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """What to measure: sizes (width, height), faces per frame, thread counts, frames per cell and run."""
+
+    sizes: tuple[Size, ...] = DEFAULT_SIZES
+    faces: tuple[int, ...] = DEFAULT_FACES
+    threads: tuple[int, ...] = DEFAULT_THREADS
+    frames: int = 60
+    warmup: int = 10
+    camera_fps: float = 30.0
+    tiles: tuple[int, int] = (3, 2)
+    live: bool = True
+
+    def __post_init__(self) -> None:
+        if not (self.sizes and self.faces and self.threads):
+            raise ValueError("the matrix needs at least one size, one face count and one thread count")
+        if self.frames < 1 or self.warmup < 0 or self.camera_fps <= 0 or min(self.faces) < 1:
+            raise ValueError("need frames >= 1, warmup >= 0, camera_fps > 0 and at least one face per frame")
+
+
+@dataclass(frozen=True)
+class Cast:
+    """The people of the matrix scenes: one photo per face (distinct people) and the watchlist."""
+
+    faces: tuple[Path, ...]
+    watchlist: tuple[tuple[str, Path], ...]
+
+
+def matrix_cast(lfw_dir: Path, faces: int, seed: int = 0) -> Cast:
+    """`faces` photos of distinct LFW people; the first person is also on the watchlist with another photo,
+    beside `WATCHLIST_OTHERS` people who never appear."""
+    rng = random.Random(seed)
+    everyone = lfw_people(lfw_dir)
+    twice = [p for p in everyone if len(p.photos) >= 2]
+    if not twice or len(everyone) < faces + WATCHLIST_OTHERS:
+        raise DataError(f"LFW at {lfw_dir} has too few people for {faces} faces and a watchlist")
+    listed = rng.choice(twice)
+    others = rng.sample([p for p in everyone if p.name != listed.name], faces - 1 + WATCHLIST_OTHERS)
+    in_scene, absent = others[:faces - 1], others[faces - 1:]
+    return Cast(faces=(listed.photos[1], *(p.photos[0] for p in in_scene)),
+                watchlist=((listed.name, listed.photos[0]), *((p.name, p.photos[0]) for p in absent)))
+
+
+def face_px(size: Size) -> int:
+    """Side of a pasted face in pixels for a frame of `size`: 220 at 1080p, scaled with the height."""
+    return round(FACE_PX_AT_1080P * size[1] / 1080)
+
+
+def cell_config(cfg: AppConfig, threads: int, tiles: tuple[int, int]) -> AppConfig:
+    """`cfg` with `threads` inference threads and, unless its `[pipeline]` already tiles, `tiles` for frames
+    at least `pipeline.tile_min_width` wide (a replay camera has no lores stream to detect on)."""
+    c = replace(cfg, models=replace(cfg.models, threads=threads))
+    if (cfg.pipeline.tiles_cols, cfg.pipeline.tiles_rows) == (1, 1):
+        c = replace(c, pipeline=replace(cfg.pipeline, tiles_cols=tiles[0], tiles_rows=tiles[1]))
+    return c
+
+
+def run_cell(cfg: AppConfig, recognizer: Recognizer, calibration: ScoreCalibration, background: np.ndarray,
+             cast: Cast, *, faces: int, spec: MatrixSpec) -> dict[str, Any]:
+    """One cell: the throughput run and (if `spec.live`) the live run at `spec.camera_fps`."""
+    size = (background.shape[1], background.shape[0])
+    still = compose(background, cast.faces[:faces], face_px=face_px(size))
+    cell: dict[str, Any] = {"size": f"{size[0]}x{size[1]}", "faces": faces, "threads": cfg.models.threads,
+                            "face_px": face_px(size)}
+    with bench_state(cfg, recognizer, cast.watchlist) as (run_cfg, db):
+        cell["throughput"] = run_offline(run_cfg, recognizer, calibration, db,
+                                         PanningStill(still, spec.warmup + spec.frames), warmup=spec.warmup)
+    if spec.live:
+        with bench_state(cfg, recognizer, cast.watchlist) as (run_cfg, db):
+            source = SceneSource(PanningStill(still, spec.frames), camera="bench", fps=spec.camera_fps)
+            cell["live"] = run_live(run_cfg, recognizer, calibration, db, source)
+    return cell
+
+
+def run_matrix(cfg: AppConfig, calibration: ScoreCalibration, data_dir: Path, spec: MatrixSpec) -> dict[str, Any]:
+    """Every cell of `spec`, thread count by thread count (the models are loaded once per count)."""
+    cast = matrix_cast(data_dir / "lfw", max(spec.faces))
+    cells = []
+    health: dict[str, dict[str, str]] = {}
+    backgrounds: dict[Size, np.ndarray] = {}
+    for threads in spec.threads:
+        run_cfg = cell_config(cfg, threads, spec.tiles)
+        recognizer = Recognizer.from_config(run_cfg)
+        health[str(threads)] = recognizer.health()
+        for size in spec.sizes:
+            if size not in backgrounds:
+                backgrounds[size] = scene_background(data_dir, recognizer, size)
+            for faces in spec.faces:
+                cells.append(run_cell(run_cfg, recognizer, calibration, backgrounds[size], cast, faces=faces,
+                                      spec=spec))
+    p = cell_config(cfg, spec.threads[0], spec.tiles).pipeline
+    return {"spec": {"sizes": [f"{w}x{h}" for w, h in spec.sizes], "faces": list(spec.faces),
+                     "threads": list(spec.threads), "frames": spec.frames, "warmup": spec.warmup,
+                     "camera_fps": spec.camera_fps, "tiles": [p.tiles_cols, p.tiles_rows],
+                     "tile_min_width": p.tile_min_width},
+            "accelerator": health, "cells": cells}
