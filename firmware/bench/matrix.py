@@ -25,7 +25,7 @@ import numpy as np
 from firmware.bench.live import run_live, run_offline
 from firmware.bench.scene_run import scene_background
 from firmware.bench.testbed import bench_state
-from firmware.capture.compose import PanningStill, compose
+from firmware.capture.compose import PAN_PX, PanningStill, compose
 from firmware.capture.scene import SceneSource, lfw_people
 from firmware.config import AppConfig
 from firmware.embed.recognizer import Recognizer
@@ -101,7 +101,7 @@ def run_cell(cfg: AppConfig, recognizer: Recognizer, calibration: ScoreCalibrati
              cast: Cast, *, faces: int, spec: MatrixSpec) -> dict[str, Any]:
     """One cell: the throughput run and (if `spec.live`) the live run at `spec.camera_fps`."""
     size = (background.shape[1], background.shape[0])
-    still = compose(background, cast.faces[:faces], face_px=face_px(size))
+    still = compose(background, cast.faces[:faces], face_px=face_px(size), margin_px=PAN_PX)
     cell: dict[str, Any] = {"size": f"{size[0]}x{size[1]}", "faces": faces, "threads": cfg.models.threads,
                             "face_px": face_px(size)}
     with bench_state(cfg, recognizer, cast.watchlist) as (run_cfg, db):
@@ -115,24 +115,22 @@ def run_cell(cfg: AppConfig, recognizer: Recognizer, calibration: ScoreCalibrati
 
 
 def run_matrix(cfg: AppConfig, calibration: ScoreCalibration, data_dir: Path, spec: MatrixSpec) -> dict[str, Any]:
-    """Every cell of `spec`, thread count by thread count (the models are loaded once per count)."""
+    """Every cell of `spec`. The models are loaded once per thread count, all before the first cell, and the
+    thread counts take turns cell by cell, so a change in the machine's load hits them alike."""
     cast = matrix_cast(data_dir / "lfw", max(spec.faces))
+    configs = {t: cell_config(cfg, t, spec.tiles) for t in spec.threads}
+    recognizers = {t: Recognizer.from_config(c) for t, c in configs.items()}
+    first = recognizers[spec.threads[0]]
     cells = []
-    health: dict[str, dict[str, str]] = {}
-    backgrounds: dict[Size, np.ndarray] = {}
-    for threads in spec.threads:
-        run_cfg = cell_config(cfg, threads, spec.tiles)
-        recognizer = Recognizer.from_config(run_cfg)
-        health[str(threads)] = recognizer.health()
-        for size in spec.sizes:
-            if size not in backgrounds:
-                backgrounds[size] = scene_background(data_dir, recognizer, size)
-            for faces in spec.faces:
-                cells.append(run_cell(run_cfg, recognizer, calibration, backgrounds[size], cast, faces=faces,
+    for size in spec.sizes:
+        background = scene_background(data_dir, first, size)
+        for faces in spec.faces:
+            for t in spec.threads:
+                cells.append(run_cell(configs[t], recognizers[t], calibration, background, cast, faces=faces,
                                       spec=spec))
-    p = cell_config(cfg, spec.threads[0], spec.tiles).pipeline
+    p = configs[spec.threads[0]].pipeline
     return {"spec": {"sizes": [f"{w}x{h}" for w, h in spec.sizes], "faces": list(spec.faces),
                      "threads": list(spec.threads), "frames": spec.frames, "warmup": spec.warmup,
                      "camera_fps": spec.camera_fps, "tiles": [p.tiles_cols, p.tiles_rows],
                      "tile_min_width": p.tile_min_width},
-            "accelerator": health, "cells": cells}
+            "accelerator": {str(t): r.health() for t, r in recognizers.items()}, "cells": cells}

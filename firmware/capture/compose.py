@@ -24,6 +24,7 @@ Box = tuple[float, float, float, float]
 FULL_HD = (1920, 1080)
 LFW_FACE_CROP = (40, 210)  # rows/cols of a 250×250 LFW photo that hold the face with some hair and chin
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+PAN_PX = 24  # how far a `PanningStill` moves its faces either side, in pixels
 
 
 def _video_frame(path: Path, index: int) -> np.ndarray | None:
@@ -98,24 +99,25 @@ class Still:
     boxes: tuple[tuple[int, int, int, int], ...]
 
 
-def compose(background: np.ndarray, faces: Sequence[Path], *, face_px: int = 220, seed: int = 0) -> Still:
+def compose(background: np.ndarray, faces: Sequence[Path], *, face_px: int = 220, margin_px: int = 0,
+            seed: int = 0) -> Still:
     """Paste `faces` (LFW photos) onto a copy of `background`, `face_px` pixels square, on a jittered grid so
-    they never overlap; DataError when that many do not fit."""
+    they never overlap and stay `margin_px` from the frame's edges; DataError when that many do not fit."""
     h, w = background.shape[:2]
-    gap = 20
-    cols, rows = max(1, w // (face_px + gap)), max(1, h // (face_px + gap))
-    if len(faces) > cols * rows:
+    gap, m = 20, margin_px
+    cols, rows = max(1, (w - 2 * m) // (face_px + gap)), max(1, (h - 2 * m) // (face_px + gap))
+    if len(faces) > cols * rows or min(w, h) < face_px + 2 * m:
         raise DataError(f"{len(faces)} faces of {face_px} px do not fit in a {w}×{h} frame "
-                        f"(at most {cols * rows})")
+                        f"(at most {cols * rows} with a {m} px margin)")
     rng = np.random.default_rng(seed)
     cells = rng.permutation(cols * rows)[:len(faces)]
-    cw, ch = w // cols, h // rows
+    cw, ch = (w - 2 * m) // cols, (h - 2 * m) // rows
     frame = background.copy()
     boxes = []
     for path, cell in zip(faces, cells, strict=True):
         r, c = divmod(int(cell), cols)
-        x = c * cw + int(rng.integers(0, max(1, cw - face_px)))
-        y = r * ch + int(rng.integers(0, max(1, ch - face_px)))
+        x = m + c * cw + int(rng.integers(0, max(1, cw - face_px)))
+        y = m + r * ch + int(rng.integers(0, max(1, ch - face_px)))
         paste_face(frame, path, x, y, face_px)
         boxes.append((x, y, x + face_px, y + face_px))
     return Still(frame, tuple(faces), tuple(boxes))
@@ -125,13 +127,17 @@ class PanningStill:
     """`n_frames` views of a still as a camera panning slowly back and forth sees it.
 
     Every face moves `step_px` pixels a frame across and half that down, up to `amplitude_px` either side of
-    where it was pasted (a triangle wave), so the tracker follows real motion. The still is padded once with
-    its edge pixels (no face is mirrored in); each view is one copy out of it, nothing is pasted again.
+    where it was pasted (a triangle wave), so the tracker follows real motion; compose the still with
+    `margin_px >= amplitude_px` so no face leaves the view. The still is padded once with its edge pixels (no
+    face is mirrored in); each view is one copy out of it, nothing is pasted again.
     """
 
-    def __init__(self, still: Still, n_frames: int, *, amplitude_px: int = 24, step_px: int = 2) -> None:
+    def __init__(self, still: Still, n_frames: int, *, amplitude_px: int = PAN_PX, step_px: int = 2) -> None:
         if n_frames < 1 or amplitude_px < 0 or step_px < 0:
             raise ValueError("need n_frames >= 1, amplitude_px >= 0 and step_px >= 0")
+        h, w = still.frame.shape[:2]
+        if any(min(x1, y1, w - x2, h - y2) < amplitude_px for x1, y1, x2, y2 in still.boxes):
+            raise ValueError(f"a face lies closer than {amplitude_px} px to the edge and would leave the view")
         self.still = still
         self.n_frames = n_frames
         self.amplitude_px = amplitude_px
