@@ -93,18 +93,21 @@ def test_bench_stages_json_on_real_images(capsys: pytest.CaptureFixture[str], tm
 
 
 def test_panning_still_moves_every_face_with_its_box() -> None:
-    """The faces of each view sit where `boxes(i)` says, and they move from frame to frame."""
+    """The faces of each view sit where `boxes(i)` says, they move from frame to frame, and with two stills
+    held 5 frames each the view switches between them."""
     data = require_data()
-    faces = sorted((data / "lfw" / "images").glob("B*/*_0001.jpg"))[:3]
+    faces = sorted((data / "lfw" / "images").glob("B*/*_0001.jpg"))[:6]
     bg = read_background(data / "video" / "MOT17-13-SDP-raw.h265", (640, 360))
     with pytest.raises(ValueError, match="leave the view"):
-        PanningStill(compose(bg, faces, face_px=100, margin_px=0, seed=3), 40, amplitude_px=100)
-    still = compose(bg, faces, face_px=100, margin_px=6)
-    pan = PanningStill(still, 40, amplitude_px=6, step_px=2)
+        PanningStill([compose(bg, faces, face_px=100, margin_px=0, seed=3)], 40, amplitude_px=100)
+    stills = [compose(bg, faces[:3], face_px=100, margin_px=6), compose(bg, faces[3:], face_px=100, margin_px=6,
+                                                                         seed=1)]
+    pan = PanningStill(stills, 40, hold_frames=5, amplitude_px=6, step_px=2)
     offsets = {pan.offset(i) for i in range(len(pan))}
     assert len(offsets) > 5 and max(abs(dx) for dx, _ in offsets) == 6
+    assert [pan.still_index(i) for i in (0, 4, 5, 9, 10)] == [0, 0, 1, 1, 0]
     for i in (0, 3, 7, 13):
-        view = pan.frame(i)
+        view, still = pan.frame(i), stills[pan.still_index(i)]
         assert view.shape == still.frame.shape
         for (x1, y1, x2, y2), (a1, b1, a2, b2) in zip(pan.boxes(i), still.boxes, strict=True):
             assert np.array_equal(view[y1:y2, x1:x2], still.frame[b1:b2, a1:a2])
@@ -146,3 +149,13 @@ def test_bench_pipeline_refuses_bad_matrix_flags(capsys: pytest.CaptureFixture[s
             main(["bench", "pipeline", flag, value])
         assert exit_info.value.code == 2
         assert flag in capsys.readouterr().err
+
+
+def test_bench_pipeline_churn_brings_new_people(capsys: pytest.CaptureFixture[str]) -> None:
+    """With --churn-frames the pipeline meets more people than are in view at once (new tracks, embedded)."""
+    data = require_data()
+    assert main(["bench", "pipeline", "--data", str(data), "--sizes", "1280x720", "--faces", "2", "--threads", "1",
+                 "--frames", "8", "--warmup", "0", "--churn-frames", "4", "--no-live", "--rss-frames", "0",
+                 "--json"]) == 0
+    t = json.loads(capsys.readouterr().out)["matrix"]["cells"][0]["throughput"]
+    assert t["faces_seen"] > 2 and t["embeddings"] > 2

@@ -19,21 +19,21 @@ from firmware.errors import LfrError
 
 
 def child_command(data_dir: Path, config: Path | None, *, size: tuple[int, int], faces: int, threads: int,
-                  frames: int, camera_fps: float, tiles: tuple[int, int]) -> list[str]:
+                  frames: int, camera_fps: float, tiles: tuple[int, int], churn_frames: int = 0) -> list[str]:
     """The `lfr bench pipeline` command line of the sampled child (same interpreter as this process)."""
     cmd = [sys.executable, "-m", "firmware.cli.main", "bench", "pipeline", "--what", "matrix",
            "--data", str(data_dir), "--sizes", f"{size[0]}x{size[1]}", "--faces", str(faces),
            "--threads", str(threads), "--frames", str(frames), "--warmup", "0", "--camera-fps", str(camera_fps),
-           "--tiles", f"{tiles[0]}x{tiles[1]}", "--rss-frames", "0", "--json"]
+           "--tiles", f"{tiles[0]}x{tiles[1]}", "--churn-frames", str(churn_frames), "--rss-frames", "0", "--json"]
     return cmd + (["--config", str(config)] if config is not None else [])
 
 
 def appliance_rss(data_dir: Path, config: Path | None, *, size: tuple[int, int] = (1920, 1080), faces: int = 10,
                   threads: int = 2, frames: int = 60, camera_fps: float = 30.0,
-                  tiles: tuple[int, int] = (3, 2)) -> dict[str, Any]:
+                  tiles: tuple[int, int] = (3, 2), churn_frames: int = 0) -> dict[str, Any]:
     """Run the child on the scene and return its peak RSS (MiB, from outside and its own) and its fps."""
     cmd = child_command(data_dir, config, size=size, faces=faces, threads=threads, frames=frames,
-                        camera_fps=camera_fps, tiles=tiles)
+                        camera_fps=camera_fps, tiles=tiles, churn_frames=churn_frames)
     code, peak, out, err = run_sampled(cmd)
     if code != 0:
         raise LfrError(f"the sampled bench process exited with {code}: {err.strip()[-800:]}")

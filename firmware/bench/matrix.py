@@ -5,7 +5,11 @@ Each cell is one frame size × one number of faces × one TFLite thread count (`
 that many LFW faces (distinct people, the first of them on a 5-subject watchlist under another photo, so the
 alert path runs too) pasted on the shared MOT17 street frame (its own faces blurred), scaled to the size;
 faces are 220 px at 1080p and scaled with the frame height. The view pans slowly back and forth
-(`PanningStill`), so every face moves a few pixels a frame and the tracker follows real motion. Two runs
+(`PanningStill`), so every face moves a few pixels a frame and the tracker follows real motion. By default
+the same people stay in view (steady state: every face tracked, mesh-aligned and quality-checked each
+frame, embedded only when its track needs another shot); with `churn_frames` > 0 another group of as many
+people, elsewhere in the frame, replaces them every `churn_frames` frames (arrivals: each new track is
+embedded 2-3 times). Two runs
 per cell, each in a throwaway state (database, deployment, watchlist):
 - throughput: `warmup` + `frames` frames, every one through `CameraPipeline` (detect on tiles, track,
   quality, align, embed, match, decide, preview) and the hub: fps, CPU, per-stage times;
@@ -52,34 +56,39 @@ class MatrixSpec:
     camera_fps: float = 30.0
     tiles: tuple[int, int] = (3, 2)
     live: bool = True
+    churn_frames: int = 0
 
     def __post_init__(self) -> None:
         if not (self.sizes and self.faces and self.threads):
             raise ValueError("the matrix needs at least one size, one face count and one thread count")
         if self.frames < 1 or self.warmup < 0 or self.camera_fps <= 0 or min(self.faces) < 1:
             raise ValueError("need frames >= 1, warmup >= 0, camera_fps > 0 and at least one face per frame")
+        if self.churn_frames < 0:
+            raise ValueError("churn_frames must be 0 (the same people throughout) or more")
 
 
 @dataclass(frozen=True)
 class Cast:
-    """The people of the matrix scenes: one photo per face (distinct people) and the watchlist."""
+    """The people of the matrix scenes: groups of photos (one per face, distinct people), and the watchlist."""
 
-    faces: tuple[Path, ...]
+    groups: tuple[tuple[Path, ...], ...]
     watchlist: tuple[tuple[str, Path], ...]
 
 
-def matrix_cast(lfw_dir: Path, faces: int, seed: int = 0) -> Cast:
-    """`faces` photos of distinct LFW people; the first person is also on the watchlist with another photo,
-    beside `WATCHLIST_OTHERS` people who never appear."""
+def matrix_cast(lfw_dir: Path, faces: int, *, groups: int = 2, seed: int = 0) -> Cast:
+    """`groups` groups of `faces` photos of distinct LFW people; the first person of the first group is also
+    on the watchlist with another photo, beside `WATCHLIST_OTHERS` people who never appear."""
     rng = random.Random(seed)
     everyone = lfw_people(lfw_dir)
     twice = [p for p in everyone if len(p.photos) >= 2]
-    if not twice or len(everyone) < faces + WATCHLIST_OTHERS:
-        raise DataError(f"LFW at {lfw_dir} has too few people for {faces} faces and a watchlist")
+    wanted = groups * faces - 1 + WATCHLIST_OTHERS
+    if not twice or len(everyone) <= wanted:
+        raise DataError(f"LFW at {lfw_dir} has too few people for {groups} groups of {faces} faces")
     listed = rng.choice(twice)
-    others = rng.sample([p for p in everyone if p.name != listed.name], faces - 1 + WATCHLIST_OTHERS)
-    in_scene, absent = others[:faces - 1], others[faces - 1:]
-    return Cast(faces=(listed.photos[1], *(p.photos[0] for p in in_scene)),
+    others = rng.sample([p for p in everyone if p.name != listed.name], wanted)
+    photos = [listed.photos[1], *(p.photos[0] for p in others[:groups * faces - 1])]
+    absent = others[groups * faces - 1:]
+    return Cast(groups=tuple(tuple(photos[g * faces:(g + 1) * faces]) for g in range(groups)),
                 watchlist=((listed.name, listed.photos[0]), *((p.name, p.photos[0]) for p in absent)))
 
 
@@ -101,15 +110,19 @@ def run_cell(cfg: AppConfig, recognizer: Recognizer, calibration: ScoreCalibrati
              cast: Cast, *, faces: int, spec: MatrixSpec) -> dict[str, Any]:
     """One cell: the throughput run and (if `spec.live`) the live run at `spec.camera_fps`."""
     size = (background.shape[1], background.shape[0])
-    still = compose(background, cast.faces[:faces], face_px=face_px(size), margin_px=PAN_PX)
+    groups = cast.groups if spec.churn_frames else cast.groups[:1]
+    stills = [compose(background, g[:faces], face_px=face_px(size), margin_px=PAN_PX, seed=k)
+              for k, g in enumerate(groups)]
     cell: dict[str, Any] = {"size": f"{size[0]}x{size[1]}", "faces": faces, "threads": cfg.models.threads,
                             "face_px": face_px(size)}
     with bench_state(cfg, recognizer, cast.watchlist) as (run_cfg, db):
         cell["throughput"] = run_offline(run_cfg, recognizer, calibration, db,
-                                         PanningStill(still, spec.warmup + spec.frames), warmup=spec.warmup)
+                                         PanningStill(stills, spec.warmup + spec.frames,
+                                                      hold_frames=spec.churn_frames), warmup=spec.warmup)
     if spec.live:
         with bench_state(cfg, recognizer, cast.watchlist) as (run_cfg, db):
-            source = SceneSource(PanningStill(still, spec.frames), camera="bench", fps=spec.camera_fps)
+            source = SceneSource(PanningStill(stills, spec.frames, hold_frames=spec.churn_frames), camera="bench",
+                                 fps=spec.camera_fps)
             cell["live"] = run_live(run_cfg, recognizer, calibration, db, source)
     return cell
 
@@ -131,6 +144,6 @@ def run_matrix(cfg: AppConfig, calibration: ScoreCalibration, data_dir: Path, sp
     p = configs[spec.threads[0]].pipeline
     return {"spec": {"sizes": [f"{w}x{h}" for w, h in spec.sizes], "faces": list(spec.faces),
                      "threads": list(spec.threads), "frames": spec.frames, "warmup": spec.warmup,
-                     "camera_fps": spec.camera_fps, "tiles": [p.tiles_cols, p.tiles_rows],
-                     "tile_min_width": p.tile_min_width},
+                     "camera_fps": spec.camera_fps, "churn_frames": spec.churn_frames,
+                     "tiles": [p.tiles_cols, p.tiles_rows], "tile_min_width": p.tile_min_width},
             "accelerator": {str(t): r.health() for t, r in recognizers.items()}, "cells": cells}

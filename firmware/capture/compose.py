@@ -124,33 +124,42 @@ def compose(background: np.ndarray, faces: Sequence[Path], *, face_px: int = 220
 
 
 class PanningStill:
-    """`n_frames` views of a still as a camera panning slowly back and forth sees it.
+    """`n_frames` views of one or more stills as a camera panning slowly back and forth sees them.
 
     Every face moves `step_px` pixels a frame across and half that down, up to `amplitude_px` either side of
-    where it was pasted (a triangle wave), so the tracker follows real motion; compose the still with
-    `margin_px >= amplitude_px` so no face leaves the view. The still is padded once with its edge pixels (no
-    face is mirrored in); each view is one copy out of it, nothing is pasted again.
+    where it was pasted (a triangle wave), so the tracker follows real motion; compose the stills with
+    `margin_px >= amplitude_px` so no face leaves the view. With several stills and `hold_frames` > 0, the
+    view shows each for `hold_frames` frames in turn (other people, elsewhere: every track ends and new ones
+    start, as when a crowd moves on). Each still is padded once with its edge pixels (no face is mirrored
+    in); each view is one copy out of it, nothing is pasted again.
     """
 
-    def __init__(self, still: Still, n_frames: int, *, amplitude_px: int = PAN_PX, step_px: int = 2) -> None:
-        if n_frames < 1 or amplitude_px < 0 or step_px < 0:
-            raise ValueError("need n_frames >= 1, amplitude_px >= 0 and step_px >= 0")
-        h, w = still.frame.shape[:2]
-        if any(min(x1, y1, w - x2, h - y2) < amplitude_px for x1, y1, x2, y2 in still.boxes):
-            raise ValueError(f"a face lies closer than {amplitude_px} px to the edge and would leave the view")
-        self.still = still
+    def __init__(self, stills: Sequence[Still], n_frames: int, *, hold_frames: int = 0,
+                 amplitude_px: int = PAN_PX, step_px: int = 2) -> None:
+        if not stills or n_frames < 1 or hold_frames < 0 or amplitude_px < 0 or step_px < 0:
+            raise ValueError("need a still, n_frames >= 1, and hold_frames, amplitude_px and step_px >= 0")
+        for still in stills:
+            h, w = still.frame.shape[:2]
+            if any(min(x1, y1, w - x2, h - y2) < amplitude_px for x1, y1, x2, y2 in still.boxes):
+                raise ValueError(f"a face lies closer than {amplitude_px} px to the edge and would leave the view")
+        self.stills = tuple(stills)
         self.n_frames = n_frames
+        self.hold_frames = hold_frames
         self.amplitude_px = amplitude_px
         self.step_px = step_px
         a = amplitude_px
-        self._padded = cv2.copyMakeBorder(still.frame, a, a, a, a, cv2.BORDER_REPLICATE)
+        self._padded = [cv2.copyMakeBorder(s.frame, a, a, a, a, cv2.BORDER_REPLICATE) for s in self.stills]
 
     def __len__(self) -> int:
         return self.n_frames
 
     @property
     def size(self) -> tuple[int, int]:
-        return self.still.frame.shape[1], self.still.frame.shape[0]
+        return self.stills[0].frame.shape[1], self.stills[0].frame.shape[0]
+
+    def still_index(self, index: int) -> int:
+        """Which still frame `index` shows."""
+        return (index // self.hold_frames) % len(self.stills) if self.hold_frames else 0
 
     def offset(self, index: int) -> tuple[int, int]:
         """How far the faces of frame `index` are from where they were pasted (dx, dy), in pixels."""
@@ -165,11 +174,12 @@ class PanningStill:
     def boxes(self, index: int) -> list[tuple[int, int, int, int]]:
         """Where the faces are in frame `index` (x1, y1, x2, y2)."""
         dx, dy = self.offset(index)
-        return [(x1 + dx, y1 + dy, x2 + dx, y2 + dy) for x1, y1, x2, y2 in self.still.boxes]
+        return [(x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+                for x1, y1, x2, y2 in self.stills[self.still_index(index)].boxes]
 
     def frame(self, index: int) -> np.ndarray:
         """Frame `index` (BGR uint8): the view whose faces sit at `boxes(index)`."""
         dx, dy = self.offset(index)
         w, h = self.size
         a = self.amplitude_px
-        return self._padded[a - dy:a - dy + h, a - dx:a - dx + w].copy()
+        return self._padded[self.still_index(index)][a - dy:a - dy + h, a - dx:a - dx + w].copy()

@@ -76,6 +76,9 @@ def register(bsub: argparse._SubParsersAction) -> None:
                    help="rate of the source in the drop-rate run (default 30)")
     m.add_argument("--tiles", type=_tiles, default=(3, 2),
                    help="detection tiles COLSxROWS when the configuration has none (default 3x2)")
+    m.add_argument("--churn-frames", type=int, default=0,
+                   help="replace the people in view with another group every N frames (default 0: the same "
+                        "people throughout)")
     m.add_argument("--no-live", action="store_true", help="skip the drop-rate run at --camera-fps")
     m.add_argument("--rss-frames", type=int, default=60,
                    help="frames of the 1080p, --rss-faces scene run in a child process sampled for peak RSS "
@@ -111,7 +114,7 @@ def _pipeline(args: argparse.Namespace) -> int:
     try:
         spec = MatrixSpec(sizes=args.sizes, faces=args.faces, threads=args.threads, frames=args.frames,
                           warmup=args.warmup, camera_fps=args.camera_fps, tiles=args.tiles,
-                          live=not args.no_live)
+                          live=not args.no_live, churn_frames=args.churn_frames)
     except ValueError as exc:
         raise LfrError(str(exc)) from None
     result: dict[str, Any] = {}
@@ -124,7 +127,8 @@ def _pipeline(args: argparse.Namespace) -> int:
         if args.rss_frames > 0:
             result["appliance_rss"] = appliance_rss(
                 data, Path(args.config) if args.config else None, faces=args.rss_faces,
-                threads=cfg.models.threads, frames=args.rss_frames, camera_fps=args.camera_fps, tiles=args.tiles)
+                threads=cfg.models.threads, frames=args.rss_frames, camera_fps=args.camera_fps, tiles=args.tiles,
+                churn_frames=args.churn_frames)
     if "scene" in whats or "videos" in whats:
         recognizer = Recognizer.from_config(cfg)
         result["accelerator"] = recognizer.health()
@@ -142,7 +146,8 @@ def _pipeline(args: argparse.Namespace) -> int:
 
 def _matrix_text(m: dict[str, Any]) -> list[str]:
     sp = m["spec"]
-    lines = [f"matrix: {sp['frames']} frames a cell after {sp['warmup']} warm-up, tiles "
+    churn = f"new people every {sp['churn_frames']} frames" if sp["churn_frames"] else "the same people throughout"
+    lines = [f"matrix: {sp['frames']} frames a cell after {sp['warmup']} warm-up, {churn}, tiles "
              f"{sp['tiles'][0]}x{sp['tiles'][1]} from {sp['tile_min_width']} px wide; live run at "
              f"{sp['camera_fps']:g} fps",
              f"{'size':>9} {'faces':>5} {'thr':>3} {'fps':>7} {'CPU %1core':>10} {'%all':>5} {'det/frame':>9} "
