@@ -3,7 +3,7 @@
 The child is `lfr bench pipeline --what matrix` with a single cell (one size, one face count, the
 configured thread count): one process that loads the models once and runs the camera pipeline, the capture
 thread, the newest-frame slot and the hub, as `lfr run` does for one camera, on the composed scene (which
-never leaves memory, so no replay files are written). This process polls the child's RSS every 20 ms; the
+never leaves memory, so no replay files are written). This process polls the child's RSS every 5 ms; the
 child also reports its own kernel high-water mark (ru_maxrss), which cannot miss a short peak.
 """
 
@@ -34,7 +34,7 @@ def appliance_rss(data_dir: Path, config: Path | None, *, size: tuple[int, int] 
     """Run the child on the scene and return its peak RSS (MiB, from outside and its own) and its fps."""
     cmd = child_command(data_dir, config, size=size, faces=faces, threads=threads, frames=frames,
                         camera_fps=camera_fps, tiles=tiles, churn_frames=churn_frames)
-    code, peak, out, err = run_sampled(cmd)
+    code, peak, out, err = run_sampled(cmd, interval_s=0.005)
     if code != 0:
         raise LfrError(f"the sampled bench process exited with {code}: {err.strip()[-800:]}")
     child = json.loads(out)
