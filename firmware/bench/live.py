@@ -1,7 +1,9 @@
 """Two ways to push frames through the real camera pipeline and hub, with CPU use measured.
 
 - `run_offline`: every frame, one after the other, as fast as the pipeline goes (the pipeline's throughput:
-  frames per second, CPU, per-stage times), after `warmup` frames that are not counted;
+  frames per second, CPU, per-stage times), after `warmup` frames that are not counted. Frames per CPU
+  second is the figure least moved by other jobs on a shared machine (it counts only the time this process
+  got);
 - `run_live`: a source delivering at its own rate (e.g. 30 fps) through the capture thread, the newest-frame
   slot and the camera worker, with the hub on this thread, as `lfr run` runs them: how many frames the
   pipeline took and how many the slot dropped because it was still busy.
@@ -60,6 +62,7 @@ def run_offline(cfg: AppConfig, recognizer: Recognizer, calibration: ScoreCalibr
     n = len(frames) - warmup
     counts = {k: v - before.get(k, 0) for k, v in pipeline.totals.items()}
     return {"frames": n, "fps": round(n / cpu.wall_s, 3) if cpu.wall_s else 0.0, "cpu": cpu.as_dict(),
+            "frames_per_cpu_second": round(n / cpu.cpu_s, 3) if cpu.cpu_s else 0.0,
             "faces_detected_per_frame": round(counts["faces_detected"] / n, 2),
             "faces_seen": counts["faces_seen"], "embeddings": counts["embeddings"],
             "alerts_recorded": hub.totals.alerts_recorded, "timings": pipeline.total_timings.summary()}
