@@ -30,9 +30,9 @@ import cv2
 import numpy as np
 
 from firmware.bench.memory import RssSampler
-from firmware.bench.scene import compose, read_background
 from firmware.bench.stages import TILES_1080P, synthetic_watchlist
 from firmware.bench.timing import Samples, ratio, timed
+from firmware.capture.compose import compose, read_background
 from firmware.cli.bench_stages import default_data
 from firmware.config import load_config
 from firmware.detect.detection import Detection

@@ -3,14 +3,19 @@
 `peak_rss_bytes` is the kernel's high-water mark (`getrusage` ru_maxrss, kibibytes on Linux), which covers
 every allocation including native ones (TFLite arenas, OpenCV buffers) but never goes down. `RssSampler`
 polls the current RSS with psutil on a background thread to find the peak of one block (e.g. the pipeline on
-the 1080p scene) and how much it grew above the RSS at entry.
+the 1080p scene) and how much it grew above the RSS at entry. `run_sampled` polls another process from
+outside (the appliance-like child of `lfr bench pipeline`), which sees everything the child maps.
 """
 
 from __future__ import annotations
 
 import resource
+import subprocess
 import sys
+import tempfile
 import threading
+import time
+from collections.abc import Sequence
 from types import TracebackType
 
 import psutil
@@ -76,3 +81,30 @@ class RssSampler:
         """Figures in MiB for `--json` output."""
         return {"rss_start_mib": self.start_bytes / MIB, "rss_peak_mib": self.peak_bytes / MIB,
                 "rss_growth_mib": self.growth_bytes / MIB, "process_peak_rss_mib": peak_rss_bytes() / MIB}
+
+
+def run_sampled(cmd: Sequence[str], *, interval_s: float = 0.02,
+                timeout_s: float = 3600.0) -> tuple[int, int, str, str]:
+    """Run `cmd` as a child process and poll its RSS from outside every `interval_s` seconds until it exits:
+    (exit code, peak RSS bytes seen, stdout, stderr). The child is killed after `timeout_s` seconds."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err)
+        child = psutil.Process(proc.pid)
+        deadline = time.monotonic() + timeout_s
+        peak = 0
+        try:
+            while proc.poll() is None:
+                try:
+                    peak = max(peak, int(child.memory_info().rss))
+                except psutil.NoSuchProcess:  # exited between poll() and the sample (a zombie counts too)
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{cmd[0]} still running after {timeout_s:.0f} s")
+                time.sleep(interval_s)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, peak, out.read().decode(errors="replace"), err.read().decode(errors="replace")

@@ -56,3 +56,34 @@ def plot_match(r: dict[str, Any], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
+
+
+def plot_fps_vs_faces(m: dict[str, Any], out: Path) -> None:
+    """Frames per second (throughput, every frame processed) against faces per frame, one line per frame size
+    and thread count, with the 30 fps target; the drop rate at the camera's rate as a second panel."""
+    plt = _pyplot()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.5))
+    series: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for c in m["cells"]:
+        series.setdefault((c["size"], c["threads"]), []).append(c)
+    for (size, threads), cells in sorted(series.items()):
+        cells = sorted(cells, key=lambda c: c["faces"])
+        faces = [c["faces"] for c in cells]
+        style = {"marker": "o", "linestyle": "-" if threads > 1 else "--",
+                 "label": f"{size}, {threads} thread{'s' if threads > 1 else ''}"}
+        ax.plot(faces, [c["throughput"]["fps"] for c in cells], **style)
+        if all("live" in c for c in cells):
+            bx.plot(faces, [100 * c["live"]["drop_rate"] for c in cells], **style)
+    ax.axhline(30.0, color="grey", linestyle=":", label="30 fps target (1080p, 10 faces)")
+    ax.set_ylim(bottom=0)
+    ax.set(xlabel="faces per frame", ylabel="frames per second, every frame processed",
+           title="Pipeline throughput")
+    bx.set(xlabel="faces per frame", ylabel="frames dropped (%)", ylim=(0, 100),
+           title=f"Dropped with the camera at {m['spec']['camera_fps']:g} fps")
+    for a in (ax, bx):
+        a.grid(True, alpha=0.3)
+        a.set_xticks(sorted({c["faces"] for c in m["cells"]}))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

@@ -17,8 +17,9 @@ from typing import Any
 
 import sqlite_utils
 
+from firmware.capture.compose import blur_faces, read_background
 from firmware.capture.frame import Frame
-from firmware.capture.scene import Person, Scene, background_from_video, blur_faces, build_scene, lfw_people
+from firmware.capture.scene import Person, Scene, build_scene, lfw_people
 from firmware.config import AppConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import DataError
@@ -64,12 +65,12 @@ class SceneResult:
         return asdict(self)
 
 
-def scene_background(data_dir: Path, recognizer: Recognizer) -> Any:
-    """A street frame from the shared MOT17 clip with any face in it blurred."""
+def scene_background(data_dir: Path, recognizer: Recognizer, size: tuple[int, int] = (640, 360)) -> Any:
+    """A street frame from the shared MOT17 clip, `size` (width, height), with any face in it blurred."""
     video = data_dir / BACKGROUND_VIDEO
     if not video.exists():
         raise DataError(f"background video {video} not found")
-    return blur_faces(background_from_video(video, 0), lambda im: [d.box for d in recognizer.detect(im)])
+    return blur_faces(read_background(video, size), lambda im: [d.box for d in recognizer.detect(im)])
 
 
 def acceptance_people(lfw_dir: Path, *, people: int, watchlisted: int,

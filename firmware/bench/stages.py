@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 
 from firmware.bench.memory import RssSampler
-from firmware.bench.scene import Scene
 from firmware.bench.timing import Samples, ratio, timed
+from firmware.capture.compose import Still
 from firmware.config import AppConfig
 from firmware.detect.blazeface import letterbox
 from firmware.embed.align import align_face
@@ -90,7 +90,7 @@ def _frame(rec: Recognizer, jpeg: bytes, index: WatchlistIndex, tracker: Tracker
     return len(dets)
 
 
-def run_stages(cfg: AppConfig, lfw_images: Sequence[Path], scene: Scene, *, frame_runs: int = 20,
+def run_stages(cfg: AppConfig, lfw_images: Sequence[Path], scene: Still, *, frame_runs: int = 20,
                watchlist_size: int = 10_000, warmup: int = 3) -> dict[str, Any]:
     """Per-stage p50/p99 for each precision and the int8/float ratio of p50; see the module docstring."""
     if not lfw_images:

@@ -7,18 +7,22 @@ Watchlist rows are written straight into `watchlist_entries` (store schema) with
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import sqlite_utils
 
+from firmware.config import AppConfig, PathsConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import DataError
 from firmware.hardware.clock import Clock, SystemClock
 from firmware.store import deployments
-from firmware.store.db import transaction
+from firmware.store.db import open_config_db, transaction
 
 
 def enrol_photo(recognizer: Recognizer, photo: Path) -> np.ndarray:
@@ -56,3 +60,18 @@ def add_watchlist(db: sqlite_utils.Database, deployment_id: int, recognizer: Rec
                        "reference_jpeg, embedding, bundle_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        [*r, bundle])
     return [r[1] for r in rows]
+
+
+@contextmanager
+def bench_state(cfg: AppConfig, recognizer: Recognizer,
+                watchlist: Sequence[tuple[str, Path]]) -> Iterator[tuple[AppConfig, sqlite_utils.Database]]:
+    """A throwaway state directory: `cfg` pointed at it, and its database with an open deployment and
+    `watchlist` enrolled; both are deleted on exit."""
+    with tempfile.TemporaryDirectory(prefix="lfr-bench-") as tmp:
+        run_cfg = replace(cfg, paths=PathsConfig(state_dir=tmp, config_dir=tmp))
+        db = open_config_db(run_cfg)
+        try:
+            add_watchlist(db, open_deployment(db, threshold=cfg.match.threshold), recognizer, watchlist)
+            yield run_cfg, db
+        finally:
+            db.close()

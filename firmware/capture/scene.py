@@ -7,26 +7,24 @@ over `frames_per_walker` frames: the face moves down and grows from `face_px[0]`
 growth large enough that a newcomer never looks like the previous person's last face to the tracker), and the
 photo changes part way (2–3 different photos of the same person when LFW has them). Walkers enter the lanes
 in turn, `gap_frames` apart in the same lane. Frames are rendered on demand from the background and the
-photos, in memory only; the ground truth says who is where in which frame.
+photos (pasted by `firmware.capture.compose`), in memory only; the ground truth says who is where in which
+frame.
 """
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-import cv2
 import numpy as np
 
+from firmware.capture.compose import Box, paste_face
 from firmware.capture.frame import Frame
 from firmware.capture.source import SourceBase
 from firmware.errors import DataError
-
-Box = tuple[float, float, float, float]
-LFW_FACE_CROP = (40, 210)  # rows/cols of a 250×250 LFW photo that hold the face with some hair and chin
 
 
 @dataclass(frozen=True)
@@ -68,52 +66,6 @@ def lfw_people(lfw_dir: Path, *, min_photos: int = 1) -> list[Person]:
         if len(photos) >= min_photos:
             people.append(Person(d.name, photos))
     return people
-
-
-def background_from_video(path: Path, index: int = 0, size: tuple[int, int] = (640, 360)) -> np.ndarray:
-    """Frame `index` of a video, resized to `size` (width, height), as the scene's background."""
-    cap = cv2.VideoCapture(str(path))
-    try:
-        image = None
-        for _ in range(index + 1):
-            ok, image = cap.read()
-            if not ok:
-                raise DataError(f"{path} has fewer than {index + 1} readable frames")
-    finally:
-        cap.release()
-    assert image is not None
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def blur_faces(image: np.ndarray, detect: Callable[[np.ndarray], Sequence[Box]]) -> np.ndarray:
-    """A copy of `image` with every face `detect` finds blurred beyond recognition (real backgrounds)."""
-    out = image.copy()
-    h, w = out.shape[:2]
-    for x1, y1, x2, y2 in detect(out):
-        m = 0.3 * (x2 - x1)
-        a, b = max(0, int(x1 - m)), max(0, int(y1 - m))
-        c, d = min(w, int(x2 + m)), min(h, int(y2 + m))
-        if c > a and d > b:
-            out[b:d, a:c] = cv2.GaussianBlur(out[b:d, a:c], (0, 0), sigmaX=max(4.0, (c - a) / 4))
-    return out
-
-
-@functools.lru_cache(maxsize=128)
-def _face_patch(photo: Path) -> np.ndarray:
-    image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"cannot read {photo}")
-    lo, hi = LFW_FACE_CROP
-    return image[lo:hi, lo:hi].copy()
-
-
-@functools.lru_cache(maxsize=8)
-def _mask(size: int) -> np.ndarray:
-    """A soft-edged ellipse (size×size×1 float32 0..1) so a pasted photo blends into the background."""
-    m = np.zeros((size, size), np.float32)
-    cv2.ellipse(m, (size // 2, size // 2), (int(size * 0.46), int(size * 0.49)), 0, 0, 360, 1.0, -1)
-    k = max(3, (size // 12) | 1)
-    return cv2.GaussianBlur(m, (k, k), 0)[..., None]
 
 
 class Scene:
@@ -165,11 +117,7 @@ class Scene:
         image = self.background.copy()
         for a in self._by_frame.get(index, ()):
             x1, y1, x2, _ = (int(round(v)) for v in a.box)
-            size = x2 - x1
-            patch = cv2.resize(_face_patch(a.photo), (size, size), interpolation=cv2.INTER_AREA)
-            region = image[y1:y1 + size, x1:x1 + size].astype(np.float32)
-            m = _mask(size)
-            image[y1:y1 + size, x1:x1 + size] = (patch * m + region * (1.0 - m)).astype(np.uint8)
+            paste_face(image, a.photo, x1, y1, x2 - x1)
         return image
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -201,10 +149,18 @@ def build_scene(people: Sequence[Person], background: np.ndarray, *, lanes: int 
                  n_frames=n_frames)
 
 
-class SceneSource(SourceBase):
-    """A `FrameSource` replaying a `Scene` from memory at `fps` (0 = as fast as frames render)."""
+class RenderedFrames(Protocol):
+    """Frames rendered on demand: a walking `Scene` or a `firmware.capture.compose.PanningStill`."""
 
-    def __init__(self, scene: Scene, camera: str = "scene", fps: float = 15.0) -> None:
+    def __len__(self) -> int: ...
+
+    def frame(self, index: int) -> np.ndarray: ...
+
+
+class SceneSource(SourceBase):
+    """A `FrameSource` replaying rendered frames from memory at `fps` (0 = as fast as frames render)."""
+
+    def __init__(self, scene: RenderedFrames, camera: str = "scene", fps: float = 15.0) -> None:
         super().__init__(camera)
         self.scene = scene
         self.fps = fps

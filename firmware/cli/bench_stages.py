@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from firmware.bench import plots, stages
-from firmware.bench.scene import compose, read_background
+from firmware.capture.compose import compose, read_background
 from firmware.cli.common import add_config_argument, add_json_argument, app_config, emit
 from firmware.config import REPO_MODELS_DIR
 from firmware.errors import DataError
