@@ -155,6 +155,8 @@ class PipelineConfig:
     single_shot_score: float = opt(0.9, "0..1 score at which one face alone may alert (far above the "
                                         "threshold)", min=0.5, max=1.0)
     shot_gap_frames: int = opt(2, "frames between the first faces embedded for a track", min=1, max=100)
+    relook_frames: int = opt(3, "once a track holds min_shots faces, frames between looks at its face for a "
+                                "better shot (1 = every frame; each look runs the face mesh)", min=1, max=30)
     cooldown_s: float = opt(60.0, "seconds before the same watchlist subject may alert again", min=0.0,
                             max=3600.0)
     probe_margin: float = opt(0.4, "margin around the face box in the alert's probe crop, in face widths",

@@ -100,3 +100,15 @@ def test_end_track_forgets_its_embeddings() -> None:
 def test_nonsense_params_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         DecideParams(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_track_holding_its_shots_is_looked_at_every_relook_frames() -> None:
+    d = Decider(DecideParams(min_shots=2, relook_frames=3))
+    assert [d.take_look(1, i) for i in range(3)] == [True, True, True], "every frame until min_shots"
+    d.add_shot(1, unit(0), 0.8, frame_index=0)
+    d.add_shot(1, unit(1), 0.8, frame_index=2)
+    assert [d.take_look(1, i) for i in range(3, 10)] == [False, False, True, False, False, True, False]
+    d.decide(1, m(0.95), now=10.0)
+    assert not d.take_look(1, 20), "never once decided"
+    with pytest.raises(ValueError, match="relook_frames"):
+        DecideParams(relook_frames=0)

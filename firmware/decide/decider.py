@@ -6,7 +6,9 @@ The rule (also in docs/pipeline.md):
    blurred, tiny or turned face never counts at all.
 2. A track keeps its best `max_shots` faces (embedding + quality score 0..1). A face is embedded only when the
    track needs it: while it has fewer than `min_shots` faces (at most one every `shot_gap_frames` frames), or
-   when the face is clearly better than the best so far (`Track.is_better_shot`).
+   when the face is clearly better than the best so far (`Track.is_better_shot`). Once it holds `min_shots`
+   faces, its face is looked at again (aligned, quality-checked, perhaps embedded) only every `relook_frames`
+   frames: a crowd standing in front of the van costs a face-mesh run per person per frame otherwise.
 3. The track's probe is the quality-weighted fusion of its kept faces (`firmware.match.fusion.fuse`); its best
    watchlist match gives the calibrated 0..1 score.
 4. It alerts when the score reaches `threshold` AND the evidence is enough: at least `min_shots` faces, or a
@@ -43,6 +45,7 @@ class DecideParams:
     single_shot_score: float = 0.9
     shot_gap_frames: int = 2
     cooldown_s: float = 60.0
+    relook_frames: int = 1
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -51,8 +54,8 @@ class DecideParams:
             raise ValueError(f"single_shot_score must lie in [threshold, 1], got {self.single_shot_score}")
         if not 1 <= self.min_shots <= self.max_shots:
             raise ValueError(f"need 1 <= min_shots <= max_shots, got {self.min_shots} and {self.max_shots}")
-        if self.shot_gap_frames < 1 or self.cooldown_s < 0:
-            raise ValueError("shot_gap_frames must be >= 1 and cooldown_s >= 0")
+        if self.shot_gap_frames < 1 or self.relook_frames < 1 or self.cooldown_s < 0:
+            raise ValueError("shot_gap_frames and relook_frames must be >= 1 and cooldown_s >= 0")
 
 
 class Outcome(enum.Enum):
@@ -101,6 +104,7 @@ class _TrackShots:
     embeddings: list[np.ndarray] = field(default_factory=list)
     qualities: list[float] = field(default_factory=list)
     last_shot_frame: int = -(10**9)
+    last_look_frame: int = -(10**9)
     decided: bool = False
     shown_subject: str | None = None
 
@@ -112,6 +116,16 @@ class Decider:
         self.params = params if params is not None else DecideParams()
         self.cooldown = SubjectCooldown(self.params.cooldown_s)
         self._tracks: dict[int, _TrackShots] = {}
+
+    def take_look(self, track_id: int, frame_index: int) -> bool:
+        """Should this track's face be aligned and judged on this frame? Every frame until the track holds
+        `min_shots` faces, then every `relook_frames` frames; never once decided. True records the look."""
+        state = self._tracks.setdefault(track_id, _TrackShots())
+        if state.decided or (len(state.embeddings) >= self.params.min_shots
+                             and frame_index - state.last_look_frame < self.params.relook_frames):
+            return False
+        state.last_look_frame = frame_index
+        return True
 
     def needs_shot(self, track_id: int, frame_index: int, *, better: bool) -> bool:
         """Should this track's current (quality-gated) face be embedded? `better`: `Track.is_better_shot`."""

@@ -33,10 +33,21 @@ class Quality:
     @property
     def score(self) -> float:
         """0..1 ranking of faces of one track: bigger, sharper, more frontal is better."""
-        size = min(self.size_px / 112.0, 1.0)
-        sharp = min(self.sharpness / 200.0, 1.0)
-        frontal = max(0.0, 1.0 - self.yaw)
-        return size * 0.4 + sharp * 0.3 + frontal * 0.3
+        return rank(self.size_px, self.sharpness, self.yaw)
+
+
+def rank(size_px: float, sharp: float, yaw: float) -> float:
+    """`Quality.score` from its three measures; sharpness counts up to 200, size up to the 112-px template."""
+    return min(size_px / 112.0, 1.0) * 0.4 + min(sharp / 200.0, 1.0) * 0.3 + max(0.0, 1.0 - yaw) * 0.3
+
+
+def best_possible(det: Detection, *, min_face_px: float, max_yaw: float) -> float | None:
+    """The highest score `det` can reach (its size and pose, at full sharpness), or None when its size or pose
+    already fails the gate: both come from the detector's keypoints, so no alignment is needed to know."""
+    size, yaw = face_size_px(det), yaw_proxy(det)
+    if size < min_face_px or yaw > max_yaw:
+        return None
+    return rank(size, 200.0, yaw)
 
 
 def face_size_px(det: Detection) -> float:

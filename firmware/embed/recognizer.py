@@ -18,7 +18,7 @@ from firmware.detect.detection import Detection
 from firmware.embed.align import align_face
 from firmware.embed.embedder import FaceEmbedder
 from firmware.embed.mesh_landmarks import MeshLandmarker
-from firmware.embed.quality import Quality, assess
+from firmware.embed.quality import Quality, assess, best_possible
 
 # Padding (fraction of the longer side) tried in turn on portrait photos; see `Recognizer.main_face`.
 PORTRAIT_PADS = (0.25, 0.75)
@@ -83,6 +83,12 @@ class Recognizer:
         q = self.quality
         return Face(det, aligned, assess(det, aligned, min_face_px=q.min_face_px,
                                          min_sharpness=q.min_sharpness, max_yaw=q.max_yaw))
+
+    def best_possible(self, det: Detection) -> float | None:
+        """The best quality score `det` could reach once aligned, or None if it cannot pass the gate; costs
+        no alignment, so a tracked face that cannot improve on its track's shots is never meshed."""
+        q = self.quality
+        return best_possible(det, min_face_px=q.min_face_px, max_yaw=q.max_yaw)
 
     def embed(self, face: Face) -> np.ndarray:
         return self.embedder.embed(face.aligned)

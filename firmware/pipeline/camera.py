@@ -45,7 +45,8 @@ def decide_params(cfg: AppConfig) -> DecideParams:
     p = cfg.pipeline
     return DecideParams(threshold=cfg.match.threshold, max_shots=p.max_shots, min_shots=p.min_shots,
                         single_shot_score=max(p.single_shot_score, cfg.match.threshold),
-                        shot_gap_frames=p.shot_gap_frames, cooldown_s=p.cooldown_s)
+                        shot_gap_frames=p.shot_gap_frames, cooldown_s=p.cooldown_s,
+                        relook_frames=p.relook_frames)
 
 
 class CameraPipeline:
@@ -134,6 +135,14 @@ class CameraPipeline:
               active: ActiveWatchlist) -> AlertCandidate | None:
         """Quality-gate, embed and judge one confirmed track's face; the alert candidate if it alerts."""
         if self.decider.is_decided(track.id):
+            return None
+        # The same decisions as below, taken first on the best score this face could reach: a face too small
+        # or turned, or one that cannot beat its track's shots, is not meshed and aligned every frame.
+        ceiling = self.recognizer.best_possible(det)
+        if ceiling is None or not self.decider.needs_shot(track.id, frame.index,
+                                                          better=track.is_better_shot(ceiling)):
+            return None
+        if not self.decider.take_look(track.id, frame.index):
             return None
         with self.timings.measure("align"):
             face = self.recognizer.face(frame.image, det)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -188,3 +189,40 @@ def test_detects_on_lores_and_cuts_the_probe_from_the_full_resolution_frame(
     face = scene.appearances(alert.frame_index)[0].box
     side_main = (face[2] - face[0]) * 3  # lores → main is ×3
     assert crop.shape[0] > 0.8 * side_main, "the crop has main-stream resolution, not lores"
+
+
+def test_a_standing_crowd_is_not_meshed_every_frame_once_its_tracks_hold_their_shots(
+        cfg: AppConfig, db: sqlite_utils.Database, recognizer: Recognizer, calibration: ScoreCalibration,
+        lfw_dir: Path, background: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression (issue 7 profile): every tracked, undecided face was mesh-aligned and quality-checked on every
+    frame (2.6 ms a face) though its track already held its shots. With `relook_frames` = 3 a settled track
+    is looked at every third frame: the same people are tracked and embedded, for a third of the mesh runs."""
+    from firmware.capture.compose import PanningStill, compose
+
+    people = lfw_people(lfw_dir, min_photos=3)[:6]
+    ready_db(db, recognizer, [(people[0].name, people[0].photos[0])])
+    crowd = [p.photos[1] for p in people[1:]]  # nobody here is on the list: no track gets decided
+    view = PanningStill([compose(cv2.resize(background, (960, 540)), crowd, face_px=150, margin_px=30)], 45)
+    frames = [view.frame(i) for i in range(len(view))]
+    face = recognizer.face
+    meshed: list[int] = []
+
+    def counting_face(image: np.ndarray, det: object) -> object:
+        meshed[-1] += 1
+        return face(image, det)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(recognizer, "face", counting_face)
+    runs = {}
+    for relook in (1, 3):
+        meshed.append(0)
+        run_cfg = replace(cfg, pipeline=replace(cfg.pipeline, relook_frames=relook))
+        pipeline = CameraPipeline("cam0", recognizer, run_cfg, QueueChannel(maxsize=10_000))
+        pipeline.set_watchlist(WatchlistWatcher(db, calibration).current())
+        for i, image in enumerate(frames):
+            assert not pipeline.process(Frame("cam0", i, image, i / 15.0, i / 15.0)).alerts
+        runs[relook] = (meshed[-1], pipeline.totals["embeddings"], pipeline.tracker.stats.faces_seen)
+    (every, emb_every, seen_every), (third, emb_third, seen_third) = runs[1], runs[3]
+    assert seen_every == seen_third >= len(crowd)
+    assert emb_third >= len(crowd) * 2, "each person still gets their min_shots faces"
+    assert abs(emb_third - emb_every) <= 2, "about the same better shots are taken"
+    assert third <= 0.45 * every, runs
