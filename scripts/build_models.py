@@ -470,15 +470,29 @@ def entry(name: str, variant: str, path: Path, archive_sha256: str, agreement: d
             "agreement_with_float": agreement if variant == "int8" else {}, "tensors": tensor_specs(path)}
 
 
+def convert(role: str, out: Path, sources: dict[str, tuple[bytes, str]], samples: Iterator[np.ndarray]
+            ) -> tuple[Path, Path]:
+    """Write `role`'s prepared float file and its int8 quantisation (calibrated on `samples`) into `out`."""
+    float_path, int8_path = out / f"{role}_float.tflite", out / f"{role}_int8.tflite"
+    float_model = prepare_float(sources[role][0])
+    float_path.write_bytes(float_model)
+    t0 = time.time()
+    int8_path.write_bytes(quantize(float_model, list(samples)))
+    print(f"{role} quantised in {time.time() - t0:.1f} s", file=sys.stderr)
+    return float_path, int8_path
+
+
+def tables(role: str, out: Path, sources: dict[str, tuple[bytes, str]], agreement: dict) -> dict[str, dict]:
+    """The manifest tables of `role`'s int8 and float files."""
+    return {f"{role}_{v}": entry(role, v, out / f"{role}_{v}.tflite", sources[role][1], agreement)
+            for v in ("int8", "float")}
+
+
 def build_detector(data: Path, out: Path, sources: dict[str, tuple[bytes, str]]) -> dict[str, dict]:
     """BlazeFace float and int8, and the best-box IoU of int8 against float on held-back images."""
     calib, held = split_people(data / "lfw/images", data / "lfw/pairs.txt")
-    float_path, int8_path = out / "face_detector_float.tflite", out / "face_detector_int8.tflite"
-    float_det = prepare_float(sources["face_detector"][0])
-    float_path.write_bytes(float_det)
-    t0 = time.time()
-    int8_path.write_bytes(quantize(float_det, list(detector_samples(calib, dlib_training_images(data)))))
-    print(f"detector quantised in {time.time() - t0:.1f} s", file=sys.stderr)
+    float_path, int8_path = convert("face_detector", out, sources,
+                                    detector_samples(calib, dlib_training_images(data)))
     fdet = FaceDetector(Model(float_path), min_score=0.5)
     qdet = FaceDetector(Model(int8_path), min_score=0.5)
     ious, misses = [], 0
@@ -490,45 +504,31 @@ def build_detector(data: Path, out: Path, sources: dict[str, tuple[bytes, str]])
                 ious.append(iou(f[0].box, q[0].box))
             elif f:
                 misses += 1
-    agreement = {"heldback_images": len(held), "scales": "pad 0.25 and 1.0",
-                 "box_iou_mean": float(np.mean(ious)), "box_iou_p1": float(np.percentile(ious, 1)),
-                 "float_faces_missed_by_int8": misses}
-    return {f"face_detector_{v}": entry("face_detector", v, out / f"face_detector_{v}.tflite",
-                                        sources["face_detector"][1], agreement) for v in ("int8", "float")}
+    return tables("face_detector", out, sources, {
+        "heldback_images": len(held), "scales": "pad 0.25 and 1.0", "box_iou_mean": float(np.mean(ious)),
+        "box_iou_p1": float(np.percentile(ious, 1)), "float_faces_missed_by_int8": misses})
 
 
 def build_embedder(data: Path, out: Path, sources: dict[str, tuple[bytes, str]]) -> dict[str, dict]:
     """MobileFaceNet float and int8 (faces aligned by the float detector in `out`), and their cosine."""
     calib, held = split_people(data / "lfw/images", data / "lfw/pairs.txt")
     fdet = FaceDetector(Model(out / "face_detector_float.tflite"), min_score=0.5)
-    float_path, int8_path = out / "face_embedder_float.tflite", out / "face_embedder_int8.tflite"
-    float_emb = prepare_float(sources["face_embedder"][0])
-    float_path.write_bytes(float_emb)
-    t0 = time.time()
-    int8_path.write_bytes(quantize(float_emb, list(embedder_samples(aligned_faces(fdet, calib)))))
-    print(f"embedder quantised in {time.time() - t0:.1f} s", file=sys.stderr)
+    float_path, int8_path = convert("face_embedder", out, sources, embedder_samples(aligned_faces(fdet, calib)))
     femb, qemb = FaceEmbedder(Model(float_path)), FaceEmbedder(Model(int8_path))
     held_faces = aligned_faces(fdet, held)
     cos = np.array([float(femb.embed(f) @ qemb.embed(f)) for f in held_faces])
-    agreement = {"heldback_faces": len(held_faces), "cosine_mean": float(cos.mean()),
-                 "cosine_p1": float(np.percentile(cos, 1)), "cosine_min": float(cos.min())}
-    return {f"face_embedder_{v}": entry("face_embedder", v, out / f"face_embedder_{v}.tflite",
-                                        sources["face_embedder"][1], agreement) for v in ("int8", "float")}
+    return tables("face_embedder", out, sources, {
+        "heldback_faces": len(held_faces), "cosine_mean": float(cos.mean()),
+        "cosine_p1": float(np.percentile(cos, 1)), "cosine_min": float(cos.min())})
 
 
 def build_landmarks(data: Path, out: Path, sources: dict[str, tuple[bytes, str]]) -> dict[str, dict]:
-    """The face-mesh model (float and int8) and its manifest tables; the detector in `out` cuts its ROIs."""
+    """The face-mesh model (float and int8) and its mesh keypoint agreement; the float detector in `out` cuts
+    its ROIs."""
     calib, held = split_people(data / "lfw/images", data / "lfw/pairs.txt")
     fdet = FaceDetector(Model(out / "face_detector_float.tflite"), min_score=0.5)
-    float_path, int8_path = out / "face_landmarks_float.tflite", out / "face_landmarks_int8.tflite"
-    float_mesh = prepare_float(sources["face_landmarks"][0])
-    float_path.write_bytes(float_mesh)
-    t0 = time.time()
-    int8_path.write_bytes(quantize(float_mesh, list(mesh_samples(fdet, calib))))
-    print(f"face mesh quantised in {time.time() - t0:.1f} s", file=sys.stderr)
-    agreement = mesh_agreement(fdet, float_path, int8_path, held)
-    return {f"face_landmarks_{v}": entry("face_landmarks", v, out / f"face_landmarks_{v}.tflite",
-                                         sources["face_landmarks"][1], agreement) for v in ("int8", "float")}
+    float_path, int8_path = convert("face_landmarks", out, sources, mesh_samples(fdet, calib))
+    return tables("face_landmarks", out, sources, mesh_agreement(fdet, float_path, int8_path, held))
 
 
 BUILDERS = {"face_detector": build_detector, "face_embedder": build_embedder, "face_landmarks": build_landmarks}
