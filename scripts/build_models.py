@@ -111,6 +111,16 @@ def fetch(cache: Path, names: tuple[str, ...] = tuple(SOURCES)) -> dict[str, tup
     return out
 
 
+def wiring(sg) -> tuple[dict, dict]:  # noqa: ANN001 (flatbuffer object API types)
+    """(tensor -> the op writing it, tensor -> the ops reading it) of one subgraph."""
+    producer = {o: op for op in sg.operators for o in op.outputs}
+    consumers: dict[int, list] = {}
+    for op in sg.operators:
+        for i in op.inputs:
+            consumers.setdefault(i, []).append(op)
+    return producer, consumers
+
+
 def fuse_prelu(model, s) -> int:  # noqa: ANN001 (flatbuffer object API types)
     """Replace MobileFaceNet's exported PReLU, relu(x) + c·(x − |x|), by one PRELU op with alpha = 2c.
 
@@ -121,11 +131,7 @@ def fuse_prelu(model, s) -> int:  # noqa: ANN001 (flatbuffer object API types)
     prelu_index = len(model.operatorCodes)
     fused = 0
     for sg in model.subgraphs:
-        producer = {o: op for op in sg.operators for o in op.outputs}
-        consumers: dict[int, list] = {}
-        for op in sg.operators:
-            for i in op.inputs:
-                consumers.setdefault(i, []).append(op)
+        producer, consumers = wiring(sg)
         drop: set[int] = set()
         for add in sg.operators:
             if code_of(add) != s.BuiltinOperator.ADD or len(add.inputs) != 2:
@@ -183,18 +189,14 @@ def fuse_relu(model, s) -> int:  # noqa: ANN001 (flatbuffer object API types)
     fusable = (s.BuiltinOperator.ADD, s.BuiltinOperator.CONV_2D, s.BuiltinOperator.DEPTHWISE_CONV_2D)
     fused = 0
     for sg in model.subgraphs:
-        producer = {o: op for op in sg.operators for o in op.outputs}
-        uses: dict[int, int] = {}
-        for op in sg.operators:
-            for i in op.inputs:
-                uses[i] = uses.get(i, 0) + 1
+        producer, consumers = wiring(sg)
         drop: set[int] = set()
         for relu in sg.operators:
             if code_of(relu) != s.BuiltinOperator.RELU:
                 continue
             x = relu.inputs[0]
             src = producer.get(x)
-            if src is None or code_of(src) not in fusable or uses.get(x) != 1 or x in sg.outputs \
+            if src is None or code_of(src) not in fusable or len(consumers.get(x, [])) != 1 or x in sg.outputs \
                     or src.builtinOptions is None \
                     or src.builtinOptions.fusedActivationFunction != s.ActivationFunctionType.NONE:
                 continue
