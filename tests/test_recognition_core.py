@@ -168,3 +168,22 @@ def test_the_int8_detector_runs_as_one_xnnpack_partition() -> None:
     detector = Model(model_file(REPO_MODELS_DIR, "face_detector", "int8"), threads=1)
     nodes = detector._it._get_ops_details()  # the execution plan after delegation
     assert sum(n["op_name"] == "DELEGATE" for n in nodes) == 1
+
+
+@pytest.mark.parametrize("size,face_px", [((1920, 1080), 150), ((1280, 720), 120)])
+def test_tiled_detection_finds_small_faces_where_they_are(recognizer: Recognizer, lfw_dir: Path,
+                                                         size: tuple[int, int], face_px: int) -> None:
+    """Faces too small for one 192-px letterbox of the whole frame are found on the 3×2 tiles (cut from the
+    frame scaled down once), each at its place in frame pixels and once, even where tiles overlap."""
+    from firmware.capture.compose import compose
+
+    photos = [sorted(p.glob("*.jpg"))[0] for p in sorted((lfw_dir / "images").iterdir())[:600:50]]
+    still = compose(np.full((size[1], size[0], 3), 90, np.uint8), photos, face_px=face_px, seed=3)
+    whole = recognizer.detector.detect(still.frame)
+    tiled = recognizer.detector.detect_tiled(still.frame, (3, 2))
+    assert len(whole) <= 3 and len(tiled) >= 10, (len(whole), len(tiled))
+    # The pasted patch holds hair and chin too: a detection belongs to the patch its box lies inside.
+    owners = [[i for i, (x1, y1, x2, y2) in enumerate(still.boxes)
+                if x1 <= d.box[0] and y1 <= d.box[1] and d.box[2] <= x2 and d.box[3] <= y2] for d in tiled]
+    assert all(len(o) == 1 for o in owners), "a detection off every pasted face (tile offsets wrong?)"
+    assert len({o[0] for o in owners}) == len(tiled), "a face found twice across overlapping tiles"

@@ -49,19 +49,30 @@ class Letterbox:
 
 def letterbox(image_bgr: np.ndarray, pad: float = 0.0) -> tuple[np.ndarray, Letterbox]:
     """The model's float input (1×192×192×3 RGB in −1..1) and the mapping back to the frame."""
+    _check_image(image_bgr)
+    h, w = image_bgr.shape[:2]
+    scale = INPUT_SIZE / (max(h, w) * (1.0 + 2.0 * pad))
+    small = cv2.resize(image_bgr, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return _centred(small, scale, 0, 0)
+
+
+def _check_image(image_bgr: np.ndarray) -> None:
     if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
         raise DataError(f"expected an H×W×3 uint8 BGR image, got shape {image_bgr.shape} {image_bgr.dtype}")
-    h, w = image_bgr.shape[:2]
-    side = max(h, w) * (1.0 + 2.0 * pad)
-    scale = INPUT_SIZE / side
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _centred(small: np.ndarray, scale: float, x0: int, y0: int) -> tuple[np.ndarray, Letterbox]:
+    """`small` (already scaled by `scale`; its top-left at (`x0`, `y0`) of the scaled frame) centred in the
+    192×192 input, black around it (−1, as MediaPipe pads), and the mapping back to the frame."""
+    nh, nw = small.shape[:2]
     ox, oy = (INPUT_SIZE - nw) // 2, (INPUT_SIZE - nh) // 2
-    small = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), dtype=np.float32)
-    canvas[oy:oy + nh, ox:ox + nw] = small[..., ::-1]
-    canvas = canvas[np.newaxis] * np.float32(1.0 / 127.5) - np.float32(1.0)
-    # Outside the picture the input is -1 (black), as MediaPipe pads.
-    return canvas, Letterbox(scale, float(ox), float(oy))
+    canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    canvas[oy:oy + nh, ox:ox + nw] = small
+    tensor = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).astype(np.float32)[np.newaxis]
+    tensor *= np.float32(1.0 / 127.5)
+    tensor -= np.float32(1.0)
+    return tensor, Letterbox(scale, float(ox - x0), float(oy - y0))
 
 
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
@@ -110,6 +121,10 @@ class FaceDetector:
     def detect(self, image_bgr: np.ndarray, pad: float = 0.0) -> list[Detection]:
         """Every face scoring at least `min_score` and at least `min_face_px` wide, best first."""
         tensor, lb = letterbox(image_bgr, pad)
+        return self._faces(tensor, lb, image_bgr.shape[:2])
+
+    def _faces(self, tensor: np.ndarray, lb: Letterbox, frame_hw: tuple[int, ...]) -> list[Detection]:
+        """Run the model on one letterboxed input and decode its faces into frame pixels."""
         outputs = self.model.run(tensor)
         raw = outputs[self._reg][0]
         logits = outputs[1 - self._reg][0, :, 0]
@@ -123,7 +138,7 @@ class FaceDetector:
         half = raw[:, 2:4] / 2.0
         boxes = np.concatenate([lb.to_frame(centre - half), lb.to_frame(centre + half)], axis=1)
         kps = lb.to_frame(anchors[:, None, :] + raw[:, 4:16].reshape(-1, NUM_KEYPOINTS, 2))
-        h, w = image_bgr.shape[:2]
+        h, w = frame_hw[:2]
         faces = []
         for box, score, kp in weighted_nms(boxes, scores, kps, self.nms_iou):
             x1, y1, x2, y2 = (float(v) for v in box)
@@ -137,22 +152,28 @@ class FaceDetector:
         """Detect on a grid of overlapping tiles (cols, rows) and merge, for small faces in large frames.
 
         Letterboxing a 1920-pixel frame into 192 shrinks a 60-pixel face to 6 pixels, below what BlazeFace
-        finds; a 3×2 grid keeps it near 20. Views are sliced, not copied; duplicates across tiles are merged
-        by the same weighted NMS.
+        finds; a 3×2 grid keeps it near 20. Duplicates across tiles are merged by the same weighted NMS.
         """
         cols, rows = tiles
         if cols == rows == 1:
             return self.detect(image_bgr)
+        _check_image(image_bgr)
         h, w = image_bgr.shape[:2]
         tw, th = w / (cols - (cols - 1) * overlap), h / (rows - (rows - 1) * overlap)
+        # Every tile has the same letterbox scale, so the frame is scaled down once (the tiles overlap: scaling
+        # each one alone resampled a quarter of the frame twice or more) and the tiles are cut from that.
+        scale = INPUT_SIZE / max(tw, th)
+        small = cv2.resize(image_bgr, (max(1, round(w * scale)), max(1, round(h * scale))),
+                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        sh, sw = small.shape[:2]
+        tsw, tsh = round(tw * scale), round(th * scale)
         found: list[Detection] = []
         for r in range(rows):
             for c in range(cols):
-                x0, y0 = round(c * tw * (1 - overlap)), round(r * th * (1 - overlap))
-                x1, y1 = min(w, round(x0 + tw)), min(h, round(y0 + th))
-                for d in self.detect(image_bgr[y0:y1, x0:x1]):
-                    found.append(Detection((d.box[0] + x0, d.box[1] + y0, d.box[2] + x0, d.box[3] + y0), d.score,
-                                           d.keypoints + np.array([x0, y0], np.float32)))
+                x0, y0 = round(c * tw * (1 - overlap) * scale), round(r * th * (1 - overlap) * scale)
+                x1, y1 = min(sw, x0 + tsw), min(sh, y0 + tsh)
+                tensor, lb = _centred(small[y0:y1, x0:x1], scale, x0, y0)
+                found.extend(self._faces(tensor, lb, (h, w)))
         if len(found) < 2:
             return found
         boxes = np.array([d.box for d in found], np.float32)
