@@ -33,11 +33,22 @@ def check_image(name: str, data: bytes, max_pixels: int) -> tuple[int, int]:
                                 "allowed (a decompression bomb, or a photo that should be downscaled)")
         if width < 1 or height < 1:
             raise NotAnImage(f"{name} declares an empty {width}x{height} image")
+        if not _has_end_marker(img.format, data):
+            raise TruncatedImage(f"{name}: image data is truncated or corrupt (no {img.format} end marker)")
         try:
             img.load()
         except (OSError, SyntaxError, ValueError) as exc:
             raise TruncatedImage(f"{name}: image data is truncated or corrupt ({exc})") from exc
     return width, height
+
+
+def _has_end_marker(fmt: str, data: bytes) -> bool:
+    """A JPEG's end-of-image marker (in its last 4 KiB: some tools append a short trailer) or a PNG's IEND
+    chunk at its end. Checked here because Pillow's own refusal of truncated files is a process-wide switch
+    that any library may turn off (face_recognition does on import)."""
+    if fmt == "JPEG":
+        return b"\xff\xd9" in data[-4096:]
+    return data[-12:-8] == b"\x00\x00\x00\x00" and data[-8:-4] == b"IEND"
 
 
 def decode_bgr(data: bytes) -> np.ndarray:

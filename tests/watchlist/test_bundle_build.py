@@ -6,6 +6,8 @@ import hashlib
 import os
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from bundle_helpers import VALID_UNTIL, Build, Keys, png_bomb, write_csv
 
@@ -220,3 +222,23 @@ def test_same_inputs_same_bundle(build: Build, tmp_path: Path) -> None:
     a = build(out=tmp_path / "a.lfrw")
     b = build(out=tmp_path / "b.lfrw")
     assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+
+
+def test_a_truncated_photo_is_refused_even_when_pillow_is_told_to_accept_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: with the [compare] extra installed, importing face_recognition sets Pillow's process-wide
+    LOAD_TRUNCATED_IMAGES, and truncated JPEGs and PNGs then passed the check."""
+    from PIL import ImageFile
+
+    from firmware.watchlist.errors import TruncatedImage
+    from firmware.watchlist.images import check_image
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 255, (64, 64, 3), np.uint8)
+    for ext in (".jpg", ".png"):
+        ok, encoded = cv2.imencode(ext, noise)
+        data = encoded.tobytes()
+        assert check_image(f"face{ext}", data, 10_000) == (64, 64)
+        with pytest.raises(TruncatedImage, match="truncated"):
+            check_image(f"face{ext}", data[: len(data) * 2 // 3], 10_000)
