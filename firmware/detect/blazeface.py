@@ -52,9 +52,14 @@ def letterbox(image_bgr: np.ndarray, pad: float = 0.0) -> tuple[np.ndarray, Lett
     _check_image(image_bgr)
     h, w = image_bgr.shape[:2]
     scale = INPUT_SIZE / (max(h, w) * (1.0 + 2.0 * pad))
-    small = cv2.resize(image_bgr, (max(1, round(w * scale)), max(1, round(h * scale))),
-                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    return _centred(small, scale, 0, 0)
+    return _centred(_scaled(image_bgr, scale), scale, 0, 0)
+
+
+def _scaled(image_bgr: np.ndarray, scale: float) -> np.ndarray:
+    """`image_bgr` resized by `scale` (area averaging when shrinking, so small faces keep their detail)."""
+    h, w = image_bgr.shape[:2]
+    return cv2.resize(image_bgr, (max(1, round(w * scale)), max(1, round(h * scale))),
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 def _check_image(image_bgr: np.ndarray) -> None:
@@ -163,8 +168,7 @@ class FaceDetector:
         # Every tile has the same letterbox scale, so the frame is scaled down once (the tiles overlap: scaling
         # each one alone resampled a quarter of the frame twice or more) and the tiles are cut from that.
         scale = INPUT_SIZE / max(tw, th)
-        small = cv2.resize(image_bgr, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        small = _scaled(image_bgr, scale)
         sh, sw = small.shape[:2]
         tsw, tsh = round(tw * scale), round(th * scale)
         found: list[Detection] = []

@@ -36,9 +36,16 @@ class Quality:
         return rank(self.size_px, self.sharpness, self.yaw)
 
 
+FULL_SIZE_PX = 112.0
+"""A face this size (the embedder's template) or larger scores full marks for size."""
+FULL_SHARPNESS = 200.0
+"""Laplacian variance from which a face scores full marks for sharpness."""
+
+
 def rank(size_px: float, sharp: float, yaw: float) -> float:
-    """`Quality.score` from its three measures; sharpness counts up to 200, size up to the 112-px template."""
-    return min(size_px / 112.0, 1.0) * 0.4 + min(sharp / 200.0, 1.0) * 0.3 + max(0.0, 1.0 - yaw) * 0.3
+    """`Quality.score` from its three measures: size, sharpness and frontality weighted 0.4, 0.3, 0.3."""
+    return (min(size_px / FULL_SIZE_PX, 1.0) * 0.4 + min(sharp / FULL_SHARPNESS, 1.0) * 0.3
+            + max(0.0, 1.0 - yaw) * 0.3)
 
 
 def best_possible(det: Detection, *, min_face_px: float, max_yaw: float) -> float | None:
@@ -47,7 +54,7 @@ def best_possible(det: Detection, *, min_face_px: float, max_yaw: float) -> floa
     size, yaw = face_size_px(det), yaw_proxy(det)
     if size < min_face_px or yaw > max_yaw:
         return None
-    return rank(size, 200.0, yaw)
+    return rank(size, FULL_SHARPNESS, yaw)
 
 
 def face_size_px(det: Detection) -> float:
