@@ -25,10 +25,11 @@ $(VENV)/.deps: Makefile
 	@mkdir -p $(VENV) && touch $@
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: setup.cfg pyproject.toml
+# constraints.txt pins every package (the same set CI and scripts/install.sh use on the van).
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --constraint constraints.txt -e '.[test]'
 	touch $@
 
 test: deps venv
@@ -42,7 +43,7 @@ demo: deps venv
 	$(BIN)/lfr demo $(DEMO_ARGS)
 
 models: venv
-	$(BIN)/pip install -q -e '.[build]'
+	$(BIN)/pip install -q --constraint constraints.txt -e '.[build]'
 	$(BIN)/python scripts/build_models.py
 
 # The optional peer comparison (face_recognition on dlib-bin); see the [compare] extra in setup.cfg.

@@ -8,6 +8,7 @@ Sections are frozen dataclasses; a field's metadata holds `doc`, and optionally 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import tomllib
 import types
 import typing
@@ -21,6 +22,17 @@ T = TypeVar("T")
 
 DEFAULT_CONFIG_PATH = Path("/etc/lfr/appliance.toml")
 REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def shipped_models_dir() -> Path:
+    """Where the installed package keeps its models: the data-only package `lfr_models` (setup.py maps the
+    repository's models/ to it), in site-packages for a wheel and the checkout's models/ for an editable install."""
+    spec = importlib.util.find_spec("lfr_models")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]).resolve() if locations else REPO_MODELS_DIR
+
+
+SHIPPED_MODELS_DIR = shipped_models_dir()
 
 
 def opt(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
@@ -40,7 +52,8 @@ class PathsConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    dir: str = opt(str(REPO_MODELS_DIR), "folder holding the int8 models and manifest.toml")
+    dir: str = opt(str(SHIPPED_MODELS_DIR), "folder holding the models, manifest.toml and calibration.toml "
+                   "(default: the ones installed with the package)")
     accelerator: str = opt("auto", "auto: Edge TPU when its delegate loads, else CPU; or force one",
                            choices=("auto", "edgetpu", "cpu"))
     edgetpu_device: str = opt("usb", "Edge TPU bus passed to libedgetpu", choices=("usb", "pci"))

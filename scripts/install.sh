@@ -24,8 +24,10 @@ APT_PACKAGES=(python3-venv python3-pip python3-picamera2 python3-lgpio util-linu
 # The one source outside Raspberry Pi OS and PyPI, only with --coral: Google's Coral apt repository.
 CORAL_REPO="deb [signed-by=/usr/share/keyrings/coral-edgetpu.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main"
 CORAL_KEY_URL="https://packages.cloud.google.com/apt/doc/apt-key.gpg"
-# apt's simplejpeg (used by picamera2) is built against numpy 1.x: keep the venv's numpy on 1.x.
-PIP_CONSTRAINTS="numpy<2"
+# The venv gets the pinned set of the checkout (constraints.txt: numpy 2.x, as in development and CI) and
+# simplejpeg from PyPI: apt's python3-simplejpeg, which picamera2 imports, is built against numpy 1.x and would
+# fail to load beside numpy 2; the venv's own copy comes first on sys.path.
+PIP_EXTRA=(simplejpeg)
 GROUPS_WANTED=(video gpio plugdev)
 KEY_SECRET=/etc/lfr/link/link.key_secret
 UNITS_ENABLED=(lfr-appliance.service lfr-purge.timer lfr-watchlist-expiry.timer)
@@ -129,7 +131,7 @@ run install -d -m 0750 -o lfr -g lfr "$(R /var/lib/lfr)"
 # 4. The code and its venv (sees picamera2 and lgpio from apt).
 run rm -rf "$(R "$PREFIX/src")"
 run install -d -m 0755 "$(R "$PREFIX/src")"
-for item in firmware models docs systemd scripts setup.cfg pyproject.toml README.md; do
+for item in firmware models docs systemd scripts setup.cfg setup.py pyproject.toml constraints.txt README.md; do
     if [ -e "$SOURCE/$item" ]; then run cp -R "$SOURCE/$item" "$(R "$PREFIX/src/")"; fi
 done
 if [ -x "$(R "$VENV/bin/python")" ]; then
@@ -137,8 +139,9 @@ if [ -x "$(R "$VENV/bin/python")" ]; then
 else
     run python3 -m venv --system-site-packages "$(R "$VENV")"
 fi
-printf '%s\n' "$PIP_CONSTRAINTS" | write_file "$(R "$PREFIX/constraints.txt")" 0644
-run "$(R "$VENV/bin/pip")" install -q --constraint "$(R "$PREFIX/constraints.txt")" "$(R "$PREFIX/src")"
+run install -m 0644 "$SOURCE/constraints.txt" "$(R "$PREFIX/constraints.txt")"
+run "$(R "$VENV/bin/pip")" install -q --constraint "$(R "$PREFIX/constraints.txt")" "$(R "$PREFIX/src")" \
+    "${PIP_EXTRA[@]}"
 
 # 5. Default configuration, only when there is none (an operator's edits are never overwritten).
 if [ -f "$(R /etc/lfr/appliance.toml)" ]; then

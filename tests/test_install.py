@@ -57,7 +57,10 @@ def test_fresh_install_actions(tmp_path: Path) -> None:
     assert {"--system", "--no-create-home"} <= set(useradd) and useradd[-1] == "lfr"
     assert useradd[useradd.index("--shell") + 1] == "/usr/sbin/nologin"
     assert ["python3", "-m", "venv", "--system-site-packages", f"{r}/opt/lfr/.venv"] in actions
-    assert any(a[0] == f"{r}/opt/lfr/.venv/bin/pip" and a[-1] == f"{r}/opt/lfr/src" for a in actions)
+    pip = next(a for a in actions if a[0] == f"{r}/opt/lfr/.venv/bin/pip")
+    assert f"{r}/opt/lfr/src" in pip and "simplejpeg" in pip
+    assert pip[pip.index("--constraint") + 1] == f"{r}/opt/lfr/constraints.txt"
+    assert ["install", "-m", "0644", f"{REPO}/constraints.txt", f"{r}/opt/lfr/constraints.txt"] in actions
     assert f"install -d -m 0750 -o root -g lfr {r}/etc/lfr/link" in joined
     assert f"install -d -m 0750 -o lfr -g lfr {r}/var/lib/lfr" in joined
     assert any(a[:2] == ["install", "-m"] and a[-1] == f"{r}/etc/lfr/appliance.toml" for a in actions)
