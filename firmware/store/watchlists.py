@@ -1,7 +1,7 @@
 """Imported watchlists: their record, which one is active, and expiry.
 
-The swap itself (`firmware.watchlist.swap.replace_active`) lives with the import, so this package never
-imports the watchlist package (the dependency runs one way: watchlist -> store).
+The swap itself (`firmware.watchlist.swap.replace_active`, with its rollback check) lives with the import, so
+this package never imports the watchlist package (the dependency runs one way: watchlist -> store).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from firmware.store.deployments import wipe_watchlist
 log = logging.getLogger(__name__)
 
 _COLUMNS = ("id, deployment_id, bundle_sha256, signer_fingerprint, deployment_ref, valid_from, valid_until, "
-            "imported_at, accepted, rejected, report, wiped_at, wipe_reason")
+            "imported_at, accepted, rejected, report, wiped_at, wipe_reason, created_at")
 
 
 class NothingEnrolled(PolicyError):
@@ -48,6 +48,8 @@ class WatchlistRecord:
     report: dict[str, Any]
     wiped_at: float | None
     wipe_reason: str | None
+    created_at: float | None = None
+    """The bundle's signed creation time (None for lists imported before schema version 5)."""
 
     @property
     def is_active(self) -> bool:
@@ -60,7 +62,8 @@ class WatchlistRecord:
 def _row(row: tuple[Any, ...]) -> WatchlistRecord:
     return WatchlistRecord(int(row[0]), int(row[1]), row[2], row[3], row[4], float(row[5]), float(row[6]),
                            float(row[7]), int(row[8]), int(row[9]), json.loads(row[10]),
-                           None if row[11] is None else float(row[11]), row[12])
+                           None if row[11] is None else float(row[11]), row[12],
+                           None if row[13] is None else float(row[13]))
 
 
 def latest(db: sqlite_utils.Database, deployment_id: int | None = None) -> WatchlistRecord | None:

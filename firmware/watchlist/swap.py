@@ -1,4 +1,4 @@
-"""Swapping the open deployment's watchlist for an imported one, in ONE transaction.
+"""Swapping the open deployment's watchlist for an imported one, in ONE transaction, and rollback protection.
 
 `replace_active` is the only writer of `watchlist_entries` besides the wipe: it deletes the open
 deployment's old entries (through `store.deployments.wipe_watchlist`, so the wipe is audited and the old
@@ -22,9 +22,38 @@ from firmware.store.db import transaction
 from firmware.store.deployments import current, wipe_watchlist
 from firmware.store.watchlists import NothingEnrolled, WatchlistRecord, active, latest
 from firmware.watchlist.duplicates import DuplicatePair
+from firmware.watchlist.errors import Rollback
 from firmware.watchlist.importer import ImportResult
+from firmware.watchlist.manifest import format_instant
 
 log = logging.getLogger(__name__)
+
+
+def check_not_rollback(db: sqlite_utils.Database, deployment_id: int, bundle_sha256: str,
+                       created_at: float) -> WatchlistRecord | None:
+    """Rollback protection (as TUF does for updates): the deployment's active record when this very bundle
+    is already its active list (re-importing it changes nothing), else None when the bundle may be loaded.
+
+    Refused (`Rollback`): a bundle this deployment loaded before and has since replaced or wiped, and a bundle
+    whose signed `created_at` is not later than that of every list the deployment has loaded. Otherwise an old
+    stick (a list headquarters has since shortened) could put a removed subject back on the list.
+    """
+    rows = db.execute("SELECT bundle_sha256, created_at, wiped_at, wipe_reason FROM watchlists "
+                      "WHERE deployment_id = ? ORDER BY id", [deployment_id]).fetchall()
+    for sha, _created, wiped_at, reason in rows:
+        if sha != bundle_sha256:
+            continue
+        if wiped_at is None:
+            return active(db)
+        raise Rollback(f"bundle {bundle_sha256[:16]} was loaded for deployment {deployment_id} before and "
+                       f"left it at {format_instant(float(wiped_at))} ({reason}); a list once replaced or "
+                       "wiped is never loaded again: ask headquarters for a newly built list")
+    newest = max((float(r[1]) for r in rows if r[1] is not None), default=None)
+    if newest is not None and created_at <= newest:
+        raise Rollback(f"bundle created at {format_instant(created_at)} is not newer than the list created at "
+                       f"{format_instant(newest)} that deployment {deployment_id} has already loaded; an older "
+                       "list cannot replace a newer one")
+    return None
 
 
 def import_report(result: ImportResult, duplicates: list[DuplicatePair]) -> dict[str, Any]:
@@ -55,6 +84,9 @@ def replace_active(db: sqlite_utils.Database, deployment_id: int, result: Import
             now_open = f"deployment {dep.id} is open now" if dep else "no deployment is open now"
             raise PolicyError(f"deployment {deployment_id} was stopped during the import ({now_open}); "
                               "nothing was loaded")
+        if check_not_rollback(db, dep.id, result.bundle_sha256, m.created_at) is not None:
+            raise Rollback(f"bundle {result.bundle_sha256[:16]} was made the active list by another import "
+                           "meanwhile; nothing changed")
         previous = active(db)
         held = db.execute("SELECT COUNT(*) FROM watchlist_entries WHERE deployment_id = ?",
                           [dep.id]).fetchone()[0]
@@ -68,10 +100,11 @@ def replace_active(db: sqlite_utils.Database, deployment_id: int, result: Import
               np.asarray(r.embedding, dtype="<f4").tobytes(), result.bundle_sha256) for r in accepted])
         cur = db.execute(
             "INSERT INTO watchlists (deployment_id, bundle_sha256, signer_fingerprint, deployment_ref, "
-            "valid_from, valid_until, imported_at, accepted, rejected, report) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "valid_from, valid_until, imported_at, accepted, rejected, report, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [dep.id, result.bundle_sha256, result.signer_fingerprint, m.deployment_ref, m.valid_from,
-             m.valid_until, now, len(accepted), len(result.rejected), json.dumps(report, sort_keys=True)])
+             m.valid_until, now, len(accepted), len(result.rejected), json.dumps(report, sort_keys=True),
+             m.created_at])
         watchlist_id = int(cur.lastrowid or 0)
         db.execute("UPDATE stats SET watchlist_size = MAX(watchlist_size, ?) WHERE deployment_id = ?",
                    [len(accepted), dep.id])
@@ -81,6 +114,7 @@ def replace_active(db: sqlite_utils.Database, deployment_id: int, result: Import
                               "signer_fingerprint": result.signer_fingerprint,
                               "deployment_ref": m.deployment_ref, "authority": dep.authority,
                               "valid_from": m.valid_from, "valid_until": m.valid_until,
+                              "created_at": m.created_at,
                               "replaced_bundle": previous.bundle_sha256 if previous else None, **report})
     log.info("watchlist %d active for deployment %d: bundle %s, %d accepted, %d rejected, %d duplicate pairs",
              watchlist_id, deployment_id, result.bundle_sha256[:16], len(accepted), len(result.rejected),
