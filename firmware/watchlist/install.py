@@ -1,7 +1,7 @@
 """Install a bundle on the van: verify, check it belongs to the open deployment, enrol, then swap atomically.
 
 Verification and enrolment (seconds to minutes) run outside any transaction and write nothing; only then
-`store.watchlists.replace_active` swaps the list in one transaction. Any refusal or failure on the way
+`watchlist.swap.replace_active` swaps the list in one transaction. Any refusal or failure on the way
 leaves the previous watchlist exactly as it was and is itself audited (`watchlist_import_refused`).
 
 Deployment reference rule: the bundle's `deployment_ref` must equal the open deployment's `authority`
@@ -32,7 +32,7 @@ from firmware.match.score import ScoreCalibration
 from firmware.store import audit
 from firmware.store.db import truncate_wal
 from firmware.store.deployments import current
-from firmware.store.watchlists import WatchlistRecord, check_not_rollback, replace_active
+from firmware.store.watchlists import WatchlistRecord
 from firmware.watchlist.duplicates import DuplicatePair, cosine_similarity, find_duplicate_subjects
 from firmware.watchlist.enrol import Enroller
 from firmware.watchlist.errors import CreatedBeforeDeployment
@@ -40,6 +40,7 @@ from firmware.watchlist.importer import ImportResult, ProgressCallback, enrol_bu
 from firmware.watchlist.limits import BundleLimits
 from firmware.watchlist.manifest import BASE_CATEGORIES, format_instant
 from firmware.watchlist.signing import TrustedKey
+from firmware.watchlist.swap import check_not_rollback, replace_active
 from firmware.watchlist.verify import VerifiedBundle, verify_bundle
 
 log = logging.getLogger(__name__)
