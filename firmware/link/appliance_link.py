@@ -237,7 +237,7 @@ class ApplianceLink:
             except zmq.Again:
                 break
             peer, frames = parts[0].bytes, [p.bytes for p in parts[1:]]
-            events = self.protocol.handle(peer, frames, time.monotonic())
+            events = self.protocol.handle(peer, frames, time.monotonic(), _laptop_key(parts[-1]))
             if events.new_peer:
                 self._log_peer(parts[-1])
             acked.extend(a.alert_id for a in events.acked)
@@ -318,3 +318,12 @@ class ApplianceLink:
             self.protocol.peer_gone(peer)
             return False
         return True
+
+
+def _laptop_key(frame: zmq.Frame) -> bytes | None:
+    """The CURVE public key (Z85) the ZAP handshake authenticated for the connection `frame` came on."""
+    try:
+        user = frame.get("User-Id")
+    except (zmq.ZMQError, ValueError):
+        return None
+    return str(user).encode() if user else None
