@@ -72,11 +72,12 @@ def test_alert_carries_jpegs_as_frames_not_json() -> None:
     alert = make_alert(3)
     header, probe, reference = alert.encode()
     fields = json.loads(header)
-    assert fields["type"] == "alert" and fields["v"] == 1
+    assert fields["type"] == "alert" and fields["v"] == 2
     assert "probe_jpeg" not in fields and "reference_jpeg" not in fields
     assert probe == alert.probe_jpeg and reference == alert.reference_jpeg
     assert set(fields) - {"type", "v"} == {"alert_id", "seq", "t_wall", "camera", "track_id", "subject_id",
-                                             "subject_name", "category", "reason", "score", "prev_seq"}
+                                             "subject_name", "category", "reason", "score", "prev_seq",
+                                             "persisted"}
 
 
 def _header(message) -> dict:
@@ -99,7 +100,7 @@ BAD = {
     "oversize header": ([b" " * (MAX_HEADER_BYTES + 1)], "oversize"),
     "unknown type": (_frames({"type": "exec", "v": 1}), "unknown_type"),
     "type not text": (_frames({"type": ["alert"], "v": 1}), "unknown_type"),
-    "version 2": (_frames({**_header(ALERT), "v": 2}, *JPEGS), "unknown_version"),
+    "version 3": (_frames({**_header(ALERT), "v": 3}, *JPEGS), "unknown_version"),
     "version missing": (_frames({k: v for k, v in _header(ALERT).items() if k != "v"}, *JPEGS),
                         "unknown_version"),
     "version true": (_frames({**_header(Ack(alert_id=ID, seq=1)), "v": True}), "unknown_version"),
@@ -166,7 +167,7 @@ IMPORT_FIELDS = [f for f in HEALTH.__dataclass_fields__ if f.startswith("import_
 
 def test_health_carries_the_import_result_and_the_disk_state() -> None:
     header = json.loads(HEALTH.encode()[0])
-    assert header["v"] == 3 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
+    assert header["v"] == 4 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
     assert header["disk_low"] is False and header["accelerator"] == "cpu"
     assert decode(HEALTH.encode()) == HEALTH
     low = dataclasses.replace(HEALTH, disk_low=True)
@@ -175,7 +176,8 @@ def test_health_carries_the_import_result_and_the_disk_state() -> None:
 
 def test_a_version_2_health_still_decodes_with_no_disk_state() -> None:
     """An appliance from before protocol 1.3 sends health version 2 without `disk_low`: it stays unset."""
-    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k != "disk_low"}
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items()
+              if k not in ("disk_low", "alerts_not_recorded")}
     old = decode([json.dumps({**header, "v": 2}).encode()])
     assert isinstance(old, Health) and old.disk_low is None and old.import_accepted == 182
 
@@ -184,7 +186,7 @@ def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
     """An appliance from before protocol 1.2 sends health version 1 without the import fields: the viewer
     takes it, and the import fields stay unset."""
     header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items()
-              if k not in IMPORT_FIELDS and k != "disk_low"}
+              if k not in IMPORT_FIELDS and k not in ("disk_low", "alerts_not_recorded")}
     old = decode([json.dumps({**header, "v": 1}).encode()])
     assert isinstance(old, Health) and old.watchlist_size == 182
     assert all(getattr(old, f) is None for f in IMPORT_FIELDS) and len(IMPORT_FIELDS) == 7
@@ -194,7 +196,8 @@ def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
     ({"v": 1}, "unknown_field"),  # a version 1 message has no import fields
     ({"v": 2}, "unknown_field"),  # nor a version 2 one `disk_low`
     ({"disk_low": "yes"}, "bad_field"), ({"disk_low": 1}, "bad_field"),
-    ({"v": 4}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
+    ({"v": 3}, "unknown_field"),  # nor a version 3 one `alerts_not_recorded`
+    ({"v": 5}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
     ({"import_outcome": "maybe"}, "bad_field"), ({"import_accepted": -1}, "bad_field"),
     ({"import_reason": "x" * 201}, "bad_field")])
 def test_health_versions_and_import_fields_are_checked(change: dict, kind: str) -> None:

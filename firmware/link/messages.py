@@ -92,7 +92,8 @@ class Alert(Message):
     """
 
     TYPE: ClassVar[str] = "alert"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    MIN_VERSION: ClassVar[int] = 1
     alert_id: str = _f(is_uuid=True)
     seq: int = _f(min=1)
     t_wall: float = _f(min=0)
@@ -106,6 +107,10 @@ class Alert(Message):
     probe_jpeg: bytes = _jpeg()
     reference_jpeg: bytes = _jpeg()
     prev_seq: int | None = _f(min=1, default=None)
+    persisted: bool | None = _f(default=None, since=2)
+    """False when the van could not write the alert (disk full): it lives only in the appliance's memory, is
+    sent all the same, and is gone from the van after a restart (version 2, link protocol 1.4); True or None
+    (an older appliance) when it is stored on the van."""
 
     def with_prev(self, prev_seq: int | None) -> Alert:
         """This alert as sent now: carrying the seq of the next lower alert still unacknowledged."""
@@ -169,11 +174,12 @@ class Health(Message):
     (and when an appliance of version 1 sent it): wall time, accepted or refused, the refusal code and its
     short reason, entries accepted and rejected, and the bundle's deployment reference. Never a name.
     Version 3 (link protocol 1.3) adds `disk_low`: the van's disk is below its limit and new alerts keep no
-    probe crop on the van (null from an older appliance, which said so in `accelerator`).
+    probe crop on the van (null from an older appliance, which said so in `accelerator`). Version 4 (1.4)
+    adds `alerts_not_recorded`: the van cannot write alerts (disk full); they are sent from memory.
     """
 
     TYPE: ClassVar[str] = "health"
-    VERSION: ClassVar[int] = 3
+    VERSION: ClassVar[int] = 4
     MIN_VERSION: ClassVar[int] = 1
     t_wall: float = _f(min=0)
     cameras_fps: dict[str, float] = _f(min=0, max_len=16)
@@ -191,6 +197,8 @@ class Health(Message):
     import_rejected: int | None = _f(min=0, default=None, since=2)
     import_deployment_ref: str | None = _f(max_len=200, default=None, since=2)
     disk_low: bool | None = _f(default=None, since=3)
+    alerts_not_recorded: bool | None = _f(default=None, since=4)
+    """True while alerts cannot be written on the van (disk full): they reach the operator from memory."""
 
 
 @dataclass(frozen=True)

@@ -54,14 +54,15 @@ _SCHEMA = (
         note TEXT,
         decision_id TEXT,
         decided_at REAL,
-        refusal TEXT
+        refusal TEXT,
+        persisted INTEGER NOT NULL DEFAULT 1
     )""",
     "CREATE INDEX IF NOT EXISTS alerts_t_wall ON alerts (t_wall)",
 )
 
 _SUMMARY_COLUMNS = ("id", "seq", "t_wall", "received", "camera", "track_id", "subject_id", "subject_name",
                     "category", "reason", "score", "deployment", "state", "outcome", "note", "decided_at",
-                    "refusal")
+                    "refusal", "persisted")
 _SUMMARY_SQL = ", ".join(_SUMMARY_COLUMNS) + (", probe_jpeg IS NOT NULL AND length(probe_jpeg) > 0, "
                                               "reference_jpeg IS NOT NULL AND length(reference_jpeg) > 0")
 
@@ -115,6 +116,9 @@ class ViewerStore:
             with transaction(self._db):
                 for statement in _SCHEMA:
                     conn.execute(statement)
+                columns = {r[1] for r in conn.execute("PRAGMA table_info(alerts)")}
+                if "persisted" not in columns:  # a history kept before link protocol 1.4
+                    conn.execute("ALTER TABLE alerts ADD COLUMN persisted INTEGER NOT NULL DEFAULT 1")
         except sqlite3.Error as exc:
             conn.close()
             raise StorageError(f"viewer database {self.path} is unusable ({exc}); move it aside") from exc
@@ -147,11 +151,11 @@ class ViewerStore:
         with self._write() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO alerts (id, seq, t_wall, received, camera, track_id, subject_id, "
-                "subject_name, category, reason, score, probe_jpeg, reference_jpeg, deployment) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "subject_name, category, reason, score, probe_jpeg, reference_jpeg, deployment, persisted) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [alert.alert_id, alert.seq, alert.t_wall, received, alert.camera, alert.track_id,
                  alert.subject_id, alert.subject_name, alert.category, alert.reason, alert.score,
-                 alert.probe_jpeg or None, alert.reference_jpeg or None, deployment])
+                 alert.probe_jpeg or None, alert.reference_jpeg or None, deployment, int(alert.persisted is not False)])
             return cur.rowcount == 1
 
     def last_seq(self) -> int:
@@ -276,4 +280,5 @@ class ViewerStore:
 def _summary(row: tuple[Any, ...]) -> dict[str, Any]:
     out = dict(zip(_SUMMARY_COLUMNS, row, strict=False))
     out["has_probe"], out["has_reference"] = bool(row[-2]), bool(row[-1])
+    out["persisted"] = bool(out.get("persisted", 1))
     return out

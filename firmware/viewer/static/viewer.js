@@ -76,7 +76,7 @@ function renderDetail() {
   $("subject").textContent = a.subject_name + "  (" + a.subject_id + ")";
   $("category").textContent = a.category;
   $("score").textContent = fmtScore(a.score);
-  $("reason").textContent = a.reason;
+  $("reason").textContent = a.reason + (a.persisted === false ? "  — NOT RECORDED ON THE VAN (disk full)" : "");
   $("time").textContent = fmtTime(a.t_wall);
   $("camera").textContent = `${a.camera} (track ${a.track_id})`;
   $("alert-no").textContent = "#" + a.seq;
@@ -136,7 +136,9 @@ function renderStatus(s) {
     const parts = [["Cameras", fps], ["Accel", h.accelerator],
       ["Temp", h.temperature_c == null ? "–" : h.temperature_c.toFixed(0) + " °C", h.temperature_c > 80],
       ["Disk", (h.disk_free_mb == null ? "–" : (h.disk_free_mb / 1024).toFixed(1) + " GB free") +
-        (h.disk_low ? " — DISK FULL: no probe crops kept on the van" : ""), h.disk_low || h.disk_free_mb < 1024],
+        (h.disk_low ? " — DISK FULL: no probe crops kept on the van" : "") +
+        (h.alerts_not_recorded ? " — ALERTS NOT BEING RECORDED on the van" : ""),
+        h.disk_low || h.alerts_not_recorded || h.disk_free_mb < 1024],
       ["Watchlist", h.watchlist_size + (h.watchlist_expires ? " until " + fmtTime(h.watchlist_expires) : ""), h.watchlist_size === 0]];
     parts.forEach(([k, v, warn], i) => { if (i) box.append(" · "); box.append(k + " "); box.append(el("b", warn ? "warn" : "", v)); });
     if (!s.link_up) box.append(el("span", "warn", " (stale)"));
