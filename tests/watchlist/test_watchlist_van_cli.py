@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from bundle_helpers import TEST_CALIBRATION, members_of, write_members
+from gpio_fixtures import STEP, play, runs
 from gpiozero.pins.mock import MockFactory
 
 from firmware.cli.main import main
@@ -128,7 +129,7 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
     clock = FakeClock(time.time())
     factory = MockFactory()
     svc = HubServices(app, Hub(db, TEST_CALIBRATION, app.pipeline, clock=clock), clock=clock,
-                      indicators=GpioIndicators(app.gpio, pin_factory=factory, time_scale=0.2))
+                      indicators=GpioIndicators(app.gpio, pin_factory=factory, clock=clock, tick=None))
     try:
         svc.tick()
         assert svc.lights.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
@@ -145,11 +146,10 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
         health = svc.health()  # what the next health message to the viewer carries
         assert (health.import_outcome, health.import_code, health.import_reason) == (
             "refused", "signature_missing", "signature missing")
-        led = factory.pin(app.gpio.status_led_pin)
-        led.clear_states()
-        time.sleep(0.9)  # two periods (2 s on the van, 0.4 s here): a long flash (0.8 s) and blips (0.15 s)
-        ons = [b.timestamp / 0.2 for a, b in zip(led.states, led.states[1:], strict=False) if a.state]
-        assert max(ons) == pytest.approx(0.8, abs=0.15) and min(ons) < 0.3, ons
+        (levels,) = play(svc.lights.indicators, clock, 4.5,  # type: ignore[arg-type]
+                         factory.pin(app.gpio.status_led_pin))
+        ons = [s for on, s in runs(levels) if on]  # two periods: a long flash (0.8 s) and blips (0.15 s)
+        assert max(ons) == pytest.approx(0.8, abs=STEP) and min(ons) == pytest.approx(0.15, abs=STEP), ons
 
         code, out, _ = run(capsys, "watchlist", "import", van["stick"], *cfg, "--json")
         assert code == 0
