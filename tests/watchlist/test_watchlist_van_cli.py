@@ -81,6 +81,7 @@ def test_import_status_expire_wipe(van: dict[str, str], capsys: pytest.CaptureFi
     assert code == 0
 
 
+@pytest.mark.slow
 def test_import_text_report_and_refusals(van: dict[str, str], tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     cfg = ("--config", van["config"])
@@ -115,6 +116,7 @@ def test_bench_enrol(images_dir: Path, capsys: pytest.CaptureFixture[str], tmp_p
     assert code == 2 and "fewer than the 50 asked for" in err
 
 
+@pytest.mark.slow
 def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
         van: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """End to end: `lfr watchlist import` (the USB unit's command) refuses an unsigned bundle in its own
