@@ -41,16 +41,25 @@ log = logging.getLogger(__name__)
 
 SHOW_TIMEOUT_S = 10.0
 BUSY_LOOP = "while True:\n    pass\n"
+CAMERA_NICE = 10
+"""The niceness of the camera pipelines on the van (`Nice=` in systemd/lfr-camera@.service): the busy
+processes of `--load` stand for them and run at it unless told otherwise."""
 
 
 class BusyLoad:
-    """`n` child processes that each keep one core busy (a Python loop) until closed: a documented CPU load."""
+    """`n` child processes that each keep one core busy (a Python loop) until closed: a documented CPU load.
 
-    def __init__(self, n: int) -> None:
+    They run at niceness `nice` (default: the camera pipelines' `CAMERA_NICE`), as camera processes would.
+    """
+
+    def __init__(self, n: int, nice: int = CAMERA_NICE) -> None:
         if n < 0:
             raise LfrError(f"--load {n}: the number of busy processes cannot be negative")
-        self.procs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdin=subprocess.DEVNULL)
-                      for _ in range(n)]
+        if not 0 <= nice <= 19:
+            raise LfrError(f"--load-nice {nice}: a niceness from 0 to 19 (lower priority than the bench)")
+        self.nice = nice
+        self.procs = [subprocess.Popen([sys.executable, "-c", f"import os\nos.nice({nice})\n{BUSY_LOOP}"],
+                                       stdin=subprocess.DEVNULL) for _ in range(n)]
 
     def close(self) -> None:
         """Stop the busy processes (each by its own pid); safe to call twice."""
@@ -86,12 +95,13 @@ class _Shown:
             return self.times[alert_id]
 
 
-def run(alerts: int = 200, *, use_browser: bool | None = None, load: int = 0,
+def run(alerts: int = 200, *, use_browser: bool | None = None, load: int = 0, load_nice: int = CAMERA_NICE,
         progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Raise `alerts` alerts and time each from creation to the screen; figures in milliseconds.
 
     `use_browser` None means: the browser when available, else the WebSocket receive time. With `load` > 0 the
-    top-level figures are those of the run under `load` busy processes, and `quiet` holds the run without.
+    top-level figures are those of the run under `load` busy processes at niceness `load_nice`, and `quiet`
+    holds the run without.
     """
     if alerts < 1:
         raise LfrError(f"--alerts {alerts}: need at least one alert")
@@ -102,9 +112,9 @@ def run(alerts: int = 200, *, use_browser: bool | None = None, load: int = 0,
     if load == 0:
         return {**_run_once(alerts, use_browser, progress), "load": 0}
     quiet = _run_once(alerts, use_browser, progress)
-    with BusyLoad(load):
+    with BusyLoad(load, load_nice):
         loaded = _run_once(alerts, use_browser, progress)
-    return {**loaded, "load": load, "quiet": quiet}
+    return {**loaded, "load": load, "load_nice": load_nice, "quiet": quiet}
 
 
 PARTS = ("record", "link", "viewer", "page")

@@ -15,6 +15,8 @@ def register(bsub: argparse._SubParsersAction) -> None:
                    help="time at the WebSocket instead of in headless Chromium")
     p.add_argument("--load", type=int, default=0, metavar="N",
                    help="also run with N busy processes on the machine (after a quiet run) and report both")
+    p.add_argument("--load-nice", type=int, default=None, metavar="K",
+                   help="niceness of the busy processes (default: the camera units' Nice=, 10; 0 = the bench's own)")
     add_json_argument(p)
     p.set_defaults(func=_run_link)
 
@@ -29,9 +31,10 @@ def _run_link(args: argparse.Namespace) -> int:
     def step(n: int) -> None:
         next(bar, None)
 
+    nice = link.CAMERA_NICE if args.load_nice is None else args.load_nice
     result = link.run(args.alerts, use_browser=False if args.no_browser else None, load=args.load,
-                      progress=step)
-    text = _summary(result, f"load {args.load} busy processes" if args.load else "no added load")
+                      load_nice=nice, progress=step)
+    text = _summary(result, f"load {args.load} busy processes at nice {nice}" if args.load else "no added load")
     if "quiet" in result:
         text = _summary(result["quiet"], "quiet") + "\n" + text
     emit(args, result, text)

@@ -173,7 +173,8 @@ function healthParts(h) {
   return [["Cameras", fps, Object.keys(h.cameras_fps).length === 0],
     ["Accelerator", h.accelerator],
     ["Temperature", h.temperature_c == null ? "–" : h.temperature_c.toFixed(0) + " °C", h.temperature_c > 80],
-    ["Disk", h.disk_free_mb == null ? "–" : (h.disk_free_mb / 1024).toFixed(1) + " GB free", h.disk_free_mb < 1024],
+    ["Disk", (h.disk_free_mb == null ? "–" : (h.disk_free_mb / 1024).toFixed(1) + " GB free") +
+      (h.disk_low ? " — DISK FULL: no probe crops kept on the van" : ""), h.disk_low || h.disk_free_mb < 1024],
     ["Watchlist", h.watchlist_size + " entries" + (h.watchlist_expires ? " until " + fmtTime(h.watchlist_expires) : ""), h.watchlist_size === 0]];
 }
 
@@ -189,7 +190,8 @@ function renderStatus(s) {
     const fpsAll = Object.values(h.cameras_fps);
     const short = [[fpsAll.length ? fpsAll.map((f) => f.toFixed(0)).join("/") + " fps" : "no camera", fpsAll.length === 0],
       [h.temperature_c == null ? "–°C" : h.temperature_c.toFixed(0) + "°C", h.temperature_c > 80],
-      [h.disk_free_mb == null ? "disk –" : (h.disk_free_mb / 1024).toFixed(0) + " GB", h.disk_free_mb < 1024],
+      [h.disk_low ? "DISK FULL" : h.disk_free_mb == null ? "disk –" : (h.disk_free_mb / 1024).toFixed(0) + " GB",
+        h.disk_low || h.disk_free_mb < 1024],
       ["WL " + h.watchlist_size, h.watchlist_size === 0]];
     short.forEach(([v, warn], i) => { if (i) box.append(" · "); box.append(el("b", warn ? "warn" : "", v)); });
     if (!s.link_up) box.append(el("span", "warn", " (stale)"));
