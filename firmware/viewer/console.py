@@ -167,12 +167,14 @@ class Console:
         deployment = self._health.deployment if self._health else None
         return {"link_up": self._link_up, "health": health,
                 "health_age_s": round(self.clock.monotonic() - self._health_at, 1) if self._health else None,
-                "deployment": deployment, "counts": self.store.counts(deployment)}
+                "deployment": deployment,
+                "counts": self.store.counts(deployment) if deployment is not None else None}
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a page needs when it opens."""
         return {"type": "hello", "alerts": self.store.alerts(limit=SNAPSHOT_ALERTS),
                 "outcomes": OUTCOME_LABELS, "sound": self.sound, "choices": self.store.choices(),
+                "handhelds": self.handhelds is not None,
                 "preview": self._preview_n if self._preview else None, **self.status()}
 
     def preview(self) -> Preview | None:
@@ -192,6 +194,9 @@ class Console:
             current = self.store.alert(alert_id)
             if current is None:
                 raise PolicyError(f"no alert {alert_id} on this laptop")
+            if current["state"] == "archived":
+                raise PolicyError(f"alert {current['seq']} was archived when its deployment closed; it cannot "
+                                  "be decided")
             if current["state"] != "pending":
                 raise PolicyError(f"alert {current['seq']} is already {current['state']}")
             decision = self._link.decide(alert_id, outcome, note)
@@ -213,7 +218,8 @@ class Console:
         deployment = self._health.deployment if self._health else None
         if self.store.keep_alert(alert, received=self.clock.time(), deployment=deployment):
             self.publish({"type": "alert", "alert": self.store.alert(alert.alert_id),
-                          "counts": self.store.counts(deployment), "choices": self.store.choices()})
+                          "counts": self.store.counts(deployment) if deployment is not None else None,
+                          "choices": self.store.choices()})
 
     def _on_decision_ack(self, ack: DecisionAck) -> None:
         with self._decide_lock:
@@ -222,6 +228,16 @@ class Console:
         if changed:
             self.publish({"type": "decision", "alert": self.store.alert(ack.alert_id),
                           "accepted": ack.accepted, "reason": ack.reason, **self.status()})
+            if not ack.accepted and self._health is not None:
+                self._close_deployments(self._health.deployment)  # refused because its deployment closed
+
+    def _close_deployments(self, open_now: str | None) -> None:
+        """Archive what the laptop holds of every deployment but `open_now`, as the van did at its stop."""
+        with self._decide_lock:
+            result = self.store.close_deployments(open_now=open_now, at=self.clock.time())
+        if result is not None:
+            self.publish({"type": "archived", "alerts": [self.store.alert(i) for i in result.archived],
+                          **self.status()})
 
     def send_handheld_event(self, event: HandheldEvent) -> None:
         """Hand a handheld event (already kept by the handheld store) to the link; resent until acknowledged."""
@@ -233,7 +249,10 @@ class Console:
             self.handhelds.on_ack(ack)
 
     def _on_health(self, health: Health) -> None:
+        changed = self._health is None or self._health.deployment != health.deployment
         self._health, self._health_at = health, self.clock.monotonic()
+        if changed:
+            self._close_deployments(health.deployment)
         if self.handhelds is not None:
             self.handhelds.deployment_changed(health.deployment)
         self.publish({"type": "status", **self.status()})
@@ -248,5 +267,7 @@ class Console:
         self._link_up = up
         self.publish({"type": "status", **self.status()})
 
-    def history(self, where: AlertFilter) -> list[dict[str, Any]]:
-        return self.store.alerts(where)
+    def history(self, where: AlertFilter, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """One page of the history, newest first, and how many alerts match in all."""
+        return {"alerts": self.store.alerts(where, limit=limit, offset=offset), "total": self.store.count(where),
+                "offset": offset, "limit": limit}
