@@ -7,7 +7,6 @@ nor of the officer): a report is published.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -20,6 +19,7 @@ import sqlite_utils
 
 from firmware.store import audit
 from firmware.store.deployments import get
+from firmware.store.report_chart import score_histogram_svg
 from firmware.store.stats import read_stats
 
 REPORT_SCHEMA = 1
@@ -108,35 +108,21 @@ def render_csv(report: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def _score_plot_png(report: dict[str, Any]) -> bytes:
-    """Histogram of alert scores by outcome with the threshold marked, as PNG bytes."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in a service
-
-    fig = Figure(figsize=(6, 3), dpi=100)
-    ax = fig.subplots()
-    bins = [i / 20 for i in range(21)]
-    data = [[a["score"] for a in report["alert_list"] if a["outcome"] == o] for o in OUTCOMES]
-    ax.hist(data, bins=bins, stacked=True, label=[o.replace("_", " ") for o in OUTCOMES])
-    ax.axvline(report["threshold"], color="black", linestyle="--", label="threshold")
-    ax.set_xlabel("alert score (0..1)")
-    ax.set_ylabel("alerts")
-    ax.set_xlim(0.0, 1.0)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+def _score_chart(report: dict[str, Any]) -> str:
+    """Histogram of alert scores by outcome with the threshold marked, as inline SVG."""
+    scores = {o: [a["score"] for a in report["alert_list"] if a["outcome"] == o] for o in OUTCOMES}
+    return score_histogram_svg(scores, report["threshold"])
 
 
 def render_html(report: dict[str, Any]) -> str:
-    """A self-contained page: summary table, score plot (PNG in a data: URI) and the alert list."""
+    """A self-contained page: summary table, score chart (inline SVG) and the alert list."""
     esc = html.escape
     summary = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc('' if v is None else str(v))}</td></tr>"
                         for k, v in summary_rows(report))
     alerts = "\n".join(
         f"<tr><td>{esc(str(a['time']))}</td><td>{esc(a['camera'])}</td><td>{esc(a['category'])}</td>"
         f"<td>{a['score']:.3f}</td><td>{esc(a['outcome'])}</td></tr>" for a in report["alert_list"])
-    png = base64.b64encode(_score_plot_png(report)).decode("ascii")
+    chart = _score_chart(report)
     title = f"LFR deployment {report['deployment']}: {esc(report['location'])}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -145,7 +131,7 @@ td,th{{padding:2px 8px}}</style></head>
 <body><h1>{title}</h1>
 <table>{summary}</table>
 <h2>Alert scores</h2>
-<img alt="histogram of alert scores by outcome" src="data:image/png;base64,{png}">
+{chart}
 <h2>Alerts</h2>
 <table><tr><th>time (UTC)</th><th>camera</th><th>category</th><th>score</th><th>outcome</th></tr>
 {alerts}</table>
