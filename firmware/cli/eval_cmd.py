@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--fpir", type=float, default=calibrate.DEFAULT_FPIR,
                    help="open-set false-positive identification rate at the threshold (default 1e-3)")
     c.add_argument("--out", type=Path, help="models folder to write calibration.toml into (default: models.dir)")
+    c.add_argument("--curves-only", action="store_true",
+                   help="refit only the per-configuration FMR/TPIR curves, keep the score mapping as it is")
     _common(c)
     c.set_defaults(func=_calibrate)
 
@@ -149,6 +151,16 @@ def _identify(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     rec, cfg = _recognizer(args)
+    if args.curves_only:
+        models = args.out or Path(cfg.models.dir)
+        paths = list(iter_images(args.images))
+        emb = embed_images(rec, paths, cache_dir=args.cache)
+        curves = calibrate.fit_curves(emb.embeddings, emb.paths)
+        out = calibrate.write_curves(models, curves)
+        emit(args, {"file": str(out), "curves": curves},
+             f"wrote {len(curves['configuration'])} FMR/TPIR curves (photos 1-5 × probe shots 1-3) to {out}; "
+             "the score mapping is unchanged")
+        return 0
     cal, facts = calibrate.fit(rec, args.images, fpir=args.fpir, threshold=cfg.match.threshold,
                                cache_dir=args.cache)
     out = calibrate.write(cal, facts, args.out or Path(cfg.models.dir), f"{args.images} ({args.precision})")

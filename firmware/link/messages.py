@@ -171,7 +171,7 @@ class Health(Message):
     """
 
     TYPE: ClassVar[str] = "health"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     MIN_VERSION: ClassVar[int] = 1
     t_wall: float = _f(min=0)
     cameras_fps: dict[str, float] = _f(min=0, max_len=16)
@@ -188,6 +188,13 @@ class Health(Message):
     import_accepted: int | None = _f(min=0, default=None, since=2)
     import_rejected: int | None = _f(min=0, default=None, since=2)
     import_deployment_ref: str | None = _f(max_len=200, default=None, since=2)
+    op_list_size: int | None = _f(min=0, default=None, since=3)
+    op_templates_per_entry: float | None = _f(min=0, max=100, default=None, since=3)
+    op_threshold_score: float | None = _f(min=0, max=1, default=None, since=3)
+    op_threshold_cosine: float | None = _f(min=-1, max=1, default=None, since=3)
+    op_false_alerts_per_10k: float | None = _f(min=0, max=10_000, default=None, since=3)
+    op_expected_tpir: float | None = _f(min=0, max=1, default=None, since=3)
+    op_warning: str | None = _f(max_len=500, default=None, since=3)
 
 
 @dataclass(frozen=True)

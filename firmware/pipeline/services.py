@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 import cv2
 import numpy as np
@@ -216,7 +216,9 @@ class HubServices:
                               import_refused=bool(notice and not notice.is_accepted
                                                   and since < self.cfg.gpio.import_refused_s),
                               import_accepted=bool(notice and notice.is_accepted
-                                                   and since < self.cfg.gpio.import_accepted_s))
+                                                   and since < self.cfg.gpio.import_accepted_s),
+                              import_flagged=bool(notice and notice.is_flagged
+                                                  and since < self.cfg.gpio.import_refused_s))
 
     def _read_import(self, now: float) -> bool:
         """Take up a watchlist import that ended since the last look; True when there was one.
@@ -255,7 +257,8 @@ class HubServices:
                       watchlist_size=len(active.subjects) if active else 0,
                       watchlist_expires=record.valid_until if record else None,
                       deployment=f"{dep.authority} at {dep.location}"[:200] if dep else None,
-                      **import_fields(self.last_import))
+                      **import_fields(self.last_import),
+                      **operating_point_fields(active.operating_point if active else None))
 
     def _health(self, now: float) -> None:
         try:
@@ -305,6 +308,37 @@ class ImportFields(TypedDict, total=False):
     import_accepted: int | None
     import_rejected: int | None
     import_deployment_ref: str | None
+
+
+class OperatingPointFields(TypedDict, total=False):
+    """The fields Health version 3 added for the loaded list's operating point."""
+
+    op_list_size: int | None
+    op_templates_per_entry: float | None
+    op_threshold_score: float | None
+    op_threshold_cosine: float | None
+    op_false_alerts_per_10k: float | None
+    op_expected_tpir: float | None
+    op_warning: str | None
+
+
+def operating_point_fields(op: dict[str, Any] | None) -> OperatingPointFields:
+    """The Health (version 3) fields for the loaded list's operating point; none set when there is none."""
+    if not op:
+        return {}
+
+    def num(key: str, lo: float, hi: float) -> float | None:
+        v = op.get(key)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi else None
+
+    size = op.get("list_size")
+    warning = op.get("warning")
+    return {"op_list_size": size if isinstance(size, int) and size >= 0 else None,
+            "op_templates_per_entry": num("templates_per_entry", 0, 100),
+            "op_threshold_score": num("threshold_score", 0, 1), "op_threshold_cosine": num("threshold_cosine", -1, 1),
+            "op_false_alerts_per_10k": num("expected_false_alerts_per_10k_tracks", 0, 10_000),
+            "op_expected_tpir": num("expected_tpir", 0, 1),
+            "op_warning": warning[:500] if isinstance(warning, str) and warning else None}
 
 
 def import_fields(notice: ImportNotice | None) -> ImportFields:

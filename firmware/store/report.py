@@ -45,6 +45,9 @@ def build_report(db: sqlite_utils.Database, deployment_id: int) -> dict[str, Any
     by_outcome = {o: sum(1 for a in alerts if a["outcome"] == o) for o in OUTCOMES}
     scores = np.array([a["score"] for a in alerts], dtype=np.float64)
     seq, digest = audit.head(db)
+    ops = operating_points(db, deployment_id)
+    last = ops[-1] if ops else None
+    rate = last.get("expected_false_alerts_per_10k_tracks") if last else None
     return {
         "schema": REPORT_SCHEMA,
         "deployment": dep.id,
@@ -66,7 +69,27 @@ def build_report(db: sqlite_utils.Database, deployment_id: int) -> dict[str, Any
         "score_p95": round(float(np.percentile(scores, 95)), 4) if len(scores) else None,
         "alert_list": alerts,
         "audit_head": {"seq": seq, "hash": digest},
+        "operating_points": ops,
+        "operating_threshold": last.get("threshold_score") if last else None,
+        "expected_false_alerts_per_10k_tracks": rate,
+        "expected_false_alerts": (round(rate * int(stats["faces_seen"]) / 10_000, 2)
+                                  if isinstance(rate, (int, float)) else None),
+        "recorded_false_alerts": by_outcome["false_alert"],
     }
+
+
+def operating_points(db: sqlite_utils.Database, deployment_id: int) -> list[dict[str, Any]]:
+    """The operating point of every watchlist imported in the deployment, oldest first (facts, no names)."""
+    out = []
+    for imported_at, report in db.execute("SELECT imported_at, report FROM watchlists WHERE deployment_id = ? "
+                                          "ORDER BY id", [deployment_id]).fetchall():
+        try:
+            op = json.loads(report).get("operating_point")
+        except (ValueError, AttributeError):
+            op = None
+        if isinstance(op, dict):
+            out.append({"imported": _iso(float(imported_at)), **op})
+    return out
 
 
 def summary_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -75,6 +98,8 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
             "watchlist_size", "frames", "faces_seen", "alerts")
     rows = [(k, report[k]) for k in keys]
     rows += [(f"alerts_{o}", report["alerts_by_outcome"][o]) for o in OUTCOMES]
+    rows += [(k, report.get(k)) for k in ("operating_threshold", "expected_false_alerts_per_10k_tracks",
+                                          "expected_false_alerts", "recorded_false_alerts")]
     rows += [("score_median", report["score_median"]), ("score_p95", report["score_p95"]),
              ("audit_head_seq", report["audit_head"]["seq"]),
              ("audit_head_hash", report["audit_head"]["hash"])]

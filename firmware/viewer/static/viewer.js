@@ -142,6 +142,7 @@ function renderStatus(s) {
   }
   $("deployment").textContent = s.deployment ? "Deployment: " + s.deployment : "";
   renderImport(h);
+  renderOperatingPoint(h);
   if (s.counts) renderCounts(s.counts);
 }
 
@@ -159,6 +160,20 @@ function renderImport(h) {
   box.classList.toggle("refused", shown && h.import_outcome === "refused");
   box.textContent = shown ? importText(h) : "";
   if (shown) box.title = h.import_outcome === "refused" ? `refusal code ${h.import_code}; details: lfr watchlist status / audit log on the van` : "";
+}
+
+// The loaded list's operating point (health version 3): threshold in force and what it is expected to do;
+// amber with the warning when the list is too large for the false-alert budget.
+function renderOperatingPoint(h) {
+  const box = $("oppoint"), shown = !!(h && h.op_threshold_score != null);
+  box.classList.toggle("hidden", !shown);
+  box.classList.toggle("refused", shown && !!h.op_warning);
+  if (!shown) { box.textContent = ""; return; }
+  const fa = h.op_false_alerts_per_10k != null ? h.op_false_alerts_per_10k.toFixed(2) : "?";
+  const tp = h.op_expected_tpir != null ? Math.round(h.op_expected_tpir * 100) + " %" : "?";
+  box.textContent = `Operating point: ${h.op_list_size ?? "?"} entries × ${(h.op_templates_per_entry ?? 0).toFixed(1)} photos, ` +
+    `threshold ${h.op_threshold_score.toFixed(3)}, expected ${fa} false alerts per 10,000 tracks, ${tp} found` +
+    (h.op_warning ? ` — ${h.op_warning}` : "");
 }
 
 function renderCounts(c) {
