@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import base64
+import configparser
 import csv
 import io
 import json
+import sys
 import uuid
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import sqlite_utils
 
+from firmware.errors import LfrError
 from firmware.hardware.clock import FakeClock
 from firmware.link.messages import HandheldEvent
+from firmware.plotting import pyplot
 from firmware.store import alerts, deployments, report
 from firmware.store.alerts import NewAlert
 from firmware.store.db import open_db, transaction
 from firmware.store.handheld import record_handheld_event
+from firmware.store.report_chart import bin_counts, score_histogram_svg
 from firmware.store.stats import StatsCounters
 
 SCORES = [0.61, 0.65, 0.7, 0.72, 0.8, 0.9, 0.95]
@@ -112,8 +118,14 @@ def test_formats_parse(db: sqlite_utils.Database) -> None:
     assert rows["field_arrested"] == "1"
     page = report.render(facts, "html")
     assert page.startswith("<!DOCTYPE html>") and "King&#x27;s Cross" in page
-    png = base64.b64decode(page.split("data:image/png;base64,")[1].split('"')[0])
-    assert png.startswith(b"\x89PNG") and len(png) > 5000
+    svg = ElementTree.fromstring(page[page.index("<svg"):page.index("</svg>") + 6])  # well-formed, inline
+    bars = svg.findall("{http://www.w3.org/2000/svg}rect")
+    assert sum(int(b.get("data-count", 0)) for b in bars) == facts["alerts"]
+    for outcome, n in facts["alerts_by_outcome"].items():
+        assert sum(int(b.get("data-count", 0)) for b in bars if b.get("data-outcome") == outcome) == n
+    line = svg.find("{http://www.w3.org/2000/svg}line[@class='threshold']")
+    assert line is not None and float(line.get("data-threshold", "nan")) == facts["threshold"]
+    assert "data:image" not in page and "<img" not in page  # no raster image, no plotting library
     with pytest.raises(ValueError, match="unknown report format"):
         report.render(facts, "pdf")
 
@@ -125,7 +137,33 @@ def test_report_of_an_empty_open_deployment(tmp_path: Path) -> None:
     r = report.build_report(db, 1)
     assert r["status"] == "open" and r["alerts"] == 0 and r["score_median"] is None and r["stopped"] is None
     assert "score_median," in report.render(r, "csv")
-    assert "<img" in report.render(r, "html")
+    page = report.render(r, "html")
+    assert "<svg" in page and 'class="bar"' not in page  # the chart's axes, no bars
+
+
+def test_score_chart_bins_stack_and_scale() -> None:
+    """The hand-written SVG chart: 0.05-wide bins (1.0 in the last), one bin's bars stacked, heights to scale."""
+    assert bin_counts([0.0, 0.049, 0.05, 0.999, 1.0]) == [2, 1] + [0] * 17 + [2]
+    svg = ElementTree.fromstring(score_histogram_svg({"a": [0.71, 0.72], "b": [0.73, 0.91]}, 0.6))
+    bars = {(b.get("data-outcome"), int(b.get("data-bin", -1))): b
+            for b in svg.iter("{http://www.w3.org/2000/svg}rect")}
+    assert set(bars) == {("a", 14), ("b", 14), ("b", 18)}
+    a, b = bars[("a", 14)], bars[("b", 14)]
+    assert float(b.get("y", 0)) + float(b.get("height", 0)) == pytest.approx(float(a.get("y", 0)), abs=0.1)
+    assert float(a.get("height", 0)) == pytest.approx(2 * float(bars[("b", 18)].get("height", 0)), abs=0.2)
+
+
+def test_the_van_needs_no_plotting_library(db: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """matplotlib is off the van (issue 16): the HTML report draws its chart without it, matplotlib is not an
+    install requirement, and a chart that does need it (laptop, bench) says how to install it."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # an import of it now fails
+    assert "<svg" in report.render(report.build_report(db, 1), "html")
+    with pytest.raises(LfrError, match=r"pip install 'lfr\[plots\]'"):
+        pyplot()
+    setup = configparser.ConfigParser()
+    setup.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    assert "matplotlib" not in setup["options"]["install_requires"]
+    assert "matplotlib" in setup["options.extras_require"]["plots"]
 
 
 @pytest.mark.slow

@@ -23,6 +23,8 @@ from firmware.store import audit
 from firmware.viewer.sample_images import pixelated_scene_jpeg
 from firmware.viewer.server import ViewerServer
 
+pytestmark = pytest.mark.slow  # runs for more than a few seconds: `make test`, not `make test-fast`
+
 
 def _preview_feed(appliance: LoopbackAppliance, stop: threading.Event) -> None:
     frame = Preview(camera="cam0", t_wall=time.time(), width=640, height=360,

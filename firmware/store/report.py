@@ -7,7 +7,6 @@ nor of the officer): a report is published.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -21,6 +20,7 @@ import sqlite_utils
 from firmware.errors import StorageError
 from firmware.store import audit
 from firmware.store.deployments import get
+from firmware.store.report_chart import score_histogram_svg
 from firmware.store.stats import read_stats
 
 REPORT_SCHEMA = 1
@@ -175,24 +175,10 @@ def render_csv(report: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def _score_plot_png(report: dict[str, Any]) -> bytes:
-    """Histogram of alert scores by outcome with the threshold marked, as PNG bytes."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in a service
-
-    fig = Figure(figsize=(6, 3), dpi=100)
-    ax = fig.subplots()
-    bins = [i / 20 for i in range(21)]
-    data = [[a["score"] for a in report["alert_list"] if a["outcome"] == o] for o in OUTCOMES]
-    ax.hist(data, bins=bins, stacked=True, label=[o.replace("_", " ") for o in OUTCOMES])
-    ax.axvline(report["threshold"], color="black", linestyle="--", label="threshold")
-    ax.set_xlabel("alert score (0..1)")
-    ax.set_ylabel("alerts")
-    ax.set_xlim(0.0, 1.0)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+def _score_chart(report: dict[str, Any]) -> str:
+    """Histogram of alert scores by outcome with the threshold marked, as inline SVG."""
+    scores = {o: [a["score"] for a in report["alert_list"] if a["outcome"] == o] for o in OUTCOMES}
+    return score_histogram_svg(scores, report["threshold"])
 
 
 _STYLE = """body{font:15px/1.45 system-ui,"DejaVu Sans",sans-serif;max-width:54em;margin:2em auto;padding:0 1em;
@@ -221,12 +207,6 @@ def _operating_point(report: dict[str, Any]) -> list[tuple[str, Any]]:
     if not isinstance(point, dict):
         return []
     return [(k.replace("_", " ").capitalize(), v) for k, v in point.items() if not isinstance(v, (dict, list))]
-
-
-def _score_chart(report: dict[str, Any]) -> str:
-    """Histogram of alert scores by outcome with the threshold marked (a PNG in a data: URI)."""
-    png = base64.b64encode(_score_plot_png(report)).decode("ascii")
-    return f'<img alt="histogram of alert scores by outcome" src="data:image/png;base64,{png}">'
 
 
 def render_html(report: dict[str, Any]) -> str:

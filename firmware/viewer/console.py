@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -99,7 +98,7 @@ class Console:
                           when_preview=self._on_preview, when_link=self._on_link,
                           when_handheld_ack=self._on_handheld_ack,
                           keypair=self._keypair, appliance_public=self._appliance_public,
-                          last_seq=self.store.last_seq(), seen=self.store.seen_ids())
+                          last_seq=self.store.last_seq(), seen=self.store.seen_ids(), clock=self.clock)
         unconfirmed = self.store.unconfirmed()
         for alert_id, decision_id, outcome, note in unconfirmed:
             link.decide(alert_id, outcome, note, decision_id=decision_id)
@@ -124,7 +123,7 @@ class Console:
 
     def _maintain(self) -> None:
         """Purge old images every hour; reopen the link when it stopped because an alert was not kept."""
-        next_purge = time.monotonic() + PURGE_INTERVAL_S
+        next_purge = self.clock.monotonic() + PURGE_INTERVAL_S
         while not self._stop.wait(RELINK_DELAY_S):
             link = self._link
             if link is not None and link.failure is not None:
@@ -134,8 +133,8 @@ class Console:
                     self._link = self._open_link()
                     if self.handhelds is not None:
                         self.handhelds.resend_unacked()
-            if time.monotonic() >= next_purge:
-                next_purge = time.monotonic() + PURGE_INTERVAL_S
+            if self.clock.monotonic() >= next_purge:
+                next_purge = self.clock.monotonic() + PURGE_INTERVAL_S
                 self.store.purge(clock=self.clock, retention_days=self.retention_days)
 
     # -- pages ---------------------------------------------------------------------------------------
@@ -167,7 +166,7 @@ class Console:
         health = dataclasses.asdict(self._health) if self._health else None
         deployment = self._health.deployment if self._health else None
         return {"link_up": self._link_up, "health": health,
-                "health_age_s": round(time.monotonic() - self._health_at, 1) if self._health else None,
+                "health_age_s": round(self.clock.monotonic() - self._health_at, 1) if self._health else None,
                 "deployment": deployment,
                 "counts": self.store.counts(deployment) if deployment is not None else None}
 
@@ -251,7 +250,7 @@ class Console:
 
     def _on_health(self, health: Health) -> None:
         changed = self._health is None or self._health.deployment != health.deployment
-        self._health, self._health_at = health, time.monotonic()
+        self._health, self._health_at = health, self.clock.monotonic()
         if changed:
             self._close_deployments(health.deployment)
         if self.handhelds is not None:
