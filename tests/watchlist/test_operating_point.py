@@ -129,10 +129,10 @@ def test_raised_threshold_is_used_and_the_flag_is_shown_everywhere(
     clock = FakeClock(time.time())
     factory = MockFactory()
     svc = HubServices(app, Hub(db, TEST_CALIBRATION, app.pipeline, clock=clock), clock=clock,
-                      indicators=GpioIndicators(app.gpio, pin_factory=factory, time_scale=0.2))
+                      indicators=GpioIndicators(app.gpio, pin_factory=factory, clock=clock, tick=None))
     try:
         svc.tick()
-        assert svc.indicators.pattern is Pattern.IMPORT_FLAGGED  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IMPORT_FLAGGED  # type: ignore[attr-defined]
         h = svc.health()  # the viewer's status bar
         assert h.op_warning == op["warning"] and h.op_threshold_score == pytest.approx(op["threshold_score"])
         assert h.op_list_size == op["list_size"]
