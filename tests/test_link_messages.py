@@ -145,6 +145,15 @@ def test_packed_preview_must_describe_itself_exactly(blob: bytes) -> None:
         unpack(blob)
 
 
+def test_a_version_3_health_still_decodes_with_no_operating_point() -> None:
+    """An appliance from before issue 12 sends health version 3: the viewer takes it, op fields unset."""
+    op_fields = [f for f in HEALTH.__dataclass_fields__ if f.startswith("op_")]
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k not in op_fields}
+    old = decode([json.dumps({**header, "v": 3}).encode()])
+    assert isinstance(old, Health) and old.import_outcome == "accepted"
+    assert all(getattr(old, f) is None for f in op_fields) and len(op_fields) == 7
+
+
 @pytest.mark.parametrize(("change", "kind"), [
     ({"kind": "shot"}, "bad_field"), ({"alert_id": "not-a-uuid"}, "bad_field"),
     ({"callsign": "x" * 41}, "bad_field"), ({"v": 2}, "unknown_version")])
@@ -177,7 +186,7 @@ def test_health_carries_the_import_result_and_the_disk_state() -> None:
 def test_a_version_2_health_still_decodes_with_no_disk_state() -> None:
     """An appliance from before protocol 1.3 sends health version 2 without `disk_low`: it stays unset."""
     header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items()
-              if k not in ("disk_low", "alerts_not_recorded")}
+              if k not in ("disk_low", "alerts_not_recorded") and not k.startswith("op_")}
     old = decode([json.dumps({**header, "v": 2}).encode()])
     assert isinstance(old, Health) and old.disk_low is None and old.import_accepted == 182
 
@@ -186,7 +195,7 @@ def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
     """An appliance from before protocol 1.2 sends health version 1 without the import fields: the viewer
     takes it, and the import fields stay unset."""
     header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items()
-              if k not in IMPORT_FIELDS and k not in ("disk_low", "alerts_not_recorded")}
+              if k not in IMPORT_FIELDS and k not in ("disk_low", "alerts_not_recorded") and not k.startswith("op_")}
     old = decode([json.dumps({**header, "v": 1}).encode()])
     assert isinstance(old, Health) and old.watchlist_size == 182
     assert all(getattr(old, f) is None for f in IMPORT_FIELDS) and len(IMPORT_FIELDS) == 7
@@ -196,7 +205,7 @@ def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
     ({"v": 1}, "unknown_field"),  # a version 1 message has no import fields
     ({"v": 2}, "unknown_field"),  # nor a version 2 one `disk_low`
     ({"disk_low": "yes"}, "bad_field"), ({"disk_low": 1}, "bad_field"),
-    ({"v": 3}, "unknown_field"),  # nor a version 3 one `alerts_not_recorded`
+    ({"v": 3}, "unknown_field"),  # nor a version 3 one the operating point (nor `alerts_not_recorded`)
     ({"v": 5}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
     ({"import_outcome": "maybe"}, "bad_field"), ({"import_accepted": -1}, "bad_field"),
     ({"import_reason": "x" * 201}, "bad_field")])

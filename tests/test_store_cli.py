@@ -26,7 +26,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return status, out, err
 
 
-def test_deployment_lifecycle_report_audit_and_purge(config: Path, tmp_path: Path,
+def test_deployment_lifecycle_report_audit_and_purge(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     c = ["--config", str(config)]
     status, out, _ = run(capsys, "deployment", "start", "--authority", "AUTH-9", "--officer", "PC Nine",
@@ -50,6 +50,15 @@ def test_deployment_lifecycle_report_audit_and_purge(config: Path, tmp_path: Pat
     out_file = tmp_path / "report.html"
     status, _, err = run(capsys, "report", "1", "--format", "html", "--out", str(out_file), *c)
     assert status == 0 and out_file.read_text().startswith("<!DOCTYPE html>")
+    # by the authority reference people quote, and into a file named after it rather than the terminal
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, "report", "AUTH-9", "--format", "html", *c)
+    assert status == 0 and out == "" and "written to lfr-report-AUTH-9-1.html" in err
+    assert (tmp_path / "lfr-report-AUTH-9-1.html").read_text().startswith("<!DOCTYPE html>")
+    status, out, _ = run(capsys, "report", "AUTH-9", "--format", "html", "--out", "-", *c)
+    assert status == 0 and out.startswith("<!DOCTYPE html>")
+    status, _, err = run(capsys, "report", "REF-2026-0142", *c)
+    assert status == 2 and "no deployment with id or authority reference 'REF-2026-0142'" in err
     status, out, _ = run(capsys, "report", "1", "--format", "csv", *c)
     assert status == 0 and "authority,AUTH-9" in out
     status, out, _ = run(capsys, "report", "1", "--json", *c)
