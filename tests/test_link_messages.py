@@ -148,7 +148,8 @@ def test_packed_preview_must_describe_itself_exactly(blob: bytes) -> None:
 def test_a_version_3_health_still_decodes_with_no_operating_point() -> None:
     """An appliance from before issue 12 sends health version 3: the viewer takes it, op fields unset."""
     op_fields = [f for f in HEALTH.__dataclass_fields__ if f.startswith("op_")]
-    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k not in op_fields}
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items()
+              if k not in op_fields and k != "alerts_not_recorded"}
     old = decode([json.dumps({**header, "v": 3}).encode()])
     assert isinstance(old, Health) and old.import_outcome == "accepted"
     assert all(getattr(old, f) is None for f in op_fields) and len(op_fields) == 7
@@ -176,7 +177,7 @@ IMPORT_FIELDS = [f for f in HEALTH.__dataclass_fields__ if f.startswith("import_
 
 def test_health_carries_the_import_result_and_the_disk_state() -> None:
     header = json.loads(HEALTH.encode()[0])
-    assert header["v"] == 4 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
+    assert header["v"] == 5 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
     assert header["disk_low"] is False and header["accelerator"] == "cpu"
     assert decode(HEALTH.encode()) == HEALTH
     low = dataclasses.replace(HEALTH, disk_low=True)
@@ -206,7 +207,8 @@ def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
     ({"v": 2}, "unknown_field"),  # nor a version 2 one `disk_low`
     ({"disk_low": "yes"}, "bad_field"), ({"disk_low": 1}, "bad_field"),
     ({"v": 3}, "unknown_field"),  # nor a version 3 one the operating point (nor `alerts_not_recorded`)
-    ({"v": 5}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
+    ({"v": 4}, "unknown_field"),  # nor a version 4 one `alerts_not_recorded`
+    ({"v": 6}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
     ({"import_outcome": "maybe"}, "bad_field"), ({"import_accepted": -1}, "bad_field"),
     ({"import_reason": "x" * 201}, "bad_field")])
 def test_health_versions_and_import_fields_are_checked(change: dict, kind: str) -> None:
@@ -230,3 +232,10 @@ def test_version_2_needs_its_fields_and_older_versions_only_for_types_that_allow
             assert since <= cls.VERSION
             if since > oldest:
                 assert f.default is None, f"{cls.TYPE}.{f.name} is newer than version {oldest} but required"
+
+
+def test_a_version_4_health_still_decodes_with_no_alert_recording_state() -> None:
+    """An appliance from before issue 13 sends health version 4: `alerts_not_recorded` stays unset."""
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k != "alerts_not_recorded"}
+    old = decode([json.dumps({**header, "v": 4}).encode()])
+    assert isinstance(old, Health) and old.alerts_not_recorded is None and old.import_outcome == "accepted"
