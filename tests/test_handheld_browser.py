@@ -17,6 +17,8 @@ from firmware.errors import PolicyError
 from firmware.store import audit
 from firmware.store.stats import read_stats
 
+pytestmark = pytest.mark.slow  # runs for more than a few seconds: `make test`, not `make test-fast`
+
 CARD = "#cards article[data-alert-id='{}']"
 
 

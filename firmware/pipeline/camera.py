@@ -68,6 +68,7 @@ class CameraPipeline:
         self.decider = Decider(decide_params(cfg))
         self.timings = StageTimings()
         self.total_timings = StageTimings()
+        self._unsent_timings = StageTimings()  # of deltas the channel dropped: sent with the next one
         self._counts = dict.fromkeys(PIPELINE_COUNTERS, 0)
         self.totals = dict.fromkeys(PIPELINE_COUNTERS, 0)
         self.alerts_sent = 0
@@ -191,11 +192,21 @@ class CameraPipeline:
             self.sender.send(PreviewFrame(self.camera, frame.t_wall, w, h, jpeg))
 
     def flush_stats(self, dropped_frames: int = 0) -> StatsDelta:
-        """Send the counters and timings gathered since the last flush (plus `dropped_frames`) to the hub."""
+        """Send the counters and timings gathered since the last flush (plus `dropped_frames`) to the hub.
+
+        A delta the channel drops (hub busy, queue full) is not lost: its counts and timings go back into the
+        next one, so the report's faces seen and frames add up however busy the hub was.
+        """
         self.count("dropped_frames", dropped_frames)
         counts, self._counts = self._counts, dict.fromkeys(PIPELINE_COUNTERS, 0)
-        timings = self.timings.take()
-        self.total_timings.merge(timings)
+        fresh = self.timings.take()
+        self.total_timings.merge(fresh)
+        unsent, self._unsent_timings = self._unsent_timings, StageTimings()
+        unsent.merge(fresh)
+        timings = unsent.take()
         delta = StatsDelta(self.camera, self.clock.time(), counts, timings, self.is_scanning)
-        self.sender.send(delta)
+        if not self.sender.send(delta):
+            for name, n in counts.items():
+                self._counts[name] += n
+            self._unsent_timings.merge(timings)
         return delta

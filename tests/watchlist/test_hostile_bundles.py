@@ -16,6 +16,7 @@ import pytest
 import sqlite_utils
 from bundle_helpers import Keys, members_of
 from hostile import HOSTILE, PAX_DIGITS, archive, good_parts, member
+from test_bundle_verify import BAD
 
 from firmware.cli.main import main
 from firmware.config import load_config
@@ -28,6 +29,7 @@ from firmware.watchlist.archive import read_archive
 from firmware.watchlist.bundle import build_bundle
 from firmware.watchlist.enroller import RecognizerEnroller
 from firmware.watchlist.images import check_image, decode_bgr
+from firmware.watchlist.install import install_bundle
 from firmware.watchlist.limits import BundleLimits
 from firmware.watchlist.verify import verify_bundle
 
@@ -97,7 +99,6 @@ def refusals(db: sqlite_utils.Database) -> list[dict[str, object]]:
 def test_non_utf8_file_name_on_the_stick_is_audited(tmp_path: Path, store: sqlite_utils.Database, keys: Keys,
                                                     clock: FakeClock) -> None:
     """Issue 13, finding 8: a name that is not UTF-8 made the refusal's audit row fail (UnicodeEncodeError)."""
-    from firmware.watchlist.install import install_bundle
     stick = tmp_path / "stick"
     stick.mkdir()
     bad = Path(stick, "\udcff\x1b[31mday.lfrw")
@@ -179,3 +180,26 @@ def test_png_metadata_within_the_limit_is_accepted(lfw_sample: list[Path]) -> No
     png = face_png(lfw_sample[0].read_bytes(), png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(bytes(3000))),
                    png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"caption " * 100)))
     assert check_image("meta.png", png, 10**8) == (250, 250)
+
+
+@pytest.mark.parametrize("name", [*BAD, *HOSTILE])
+def test_every_refusal_has_exactly_one_audit_row(name: str, store: sqlite_utils.Database, good_bundle: Path,
+                                                 keys: Keys, clock: FakeClock, tmp_path: Path) -> None:
+    """Every reviewed refusal (test_bundle_verify.BAD and hostile.HOSTILE) through the van's install: exactly
+    one `watchlist_import_refused` row with the refusal's code, nothing else written, the chain intact."""
+    members = members_of(good_bundle)
+    if name in BAD:
+        make, error, _ = BAD[name]
+        bad, code = make(members, keys.private, tmp_path / "bad.lfrw"), error.code
+    else:
+        maker, code = HOSTILE[name]
+        bad = tmp_path / "bad.lfrw"
+        bad.write_bytes(maker(members, keys.private))
+    before = snapshot(store)
+    with pytest.raises(E.BundleRefused):
+        install_bundle(store, bad, trusted_keys=keys.trusted, clock=clock, enroller=None,  # type: ignore[arg-type]
+                       calibration=None, threshold=0.6, actor="test")  # type: ignore[arg-type]
+    after = snapshot(store)
+    assert after[:2] == before[:2] and after[2] == before[2] + 1
+    assert [r["code"] for r in refusals(store)] == [code]
+    assert audit.verify(store).ok
