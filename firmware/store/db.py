@@ -1,4 +1,7 @@
-"""The appliance's one SQLite file: opening it safely, transactions, and the schema as ordered migrations.
+"""Opening a SQLite file safely, transactions, and each file's schema as ordered migrations.
+
+`open_db` is the one opener of every SQLite file the project keeps: the appliance's (its `MIGRATIONS` here)
+and the laptop's two (the viewer's alerts and the handhelds', each passing its own migrations).
 
 WAL lets the camera processes read while the store process writes; `secure_delete` makes SQLite overwrite
 deleted rows with zeros so a wiped watchlist or a purged image does not linger in free pages. Writes go
@@ -12,7 +15,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -196,8 +199,10 @@ def _v5_watchlist_created_at(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE watchlists ADD COLUMN created_at REAL")
 
 
+Migration = Callable[[sqlite_utils.Database], None]
+
 # Append only; a migration never changes once released. Index + 1 is the schema version it produces.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+MIGRATIONS: tuple[Migration, ...] = (
     _v1_schema,
     _v2_watchlists,
     _v3_handhelds,
@@ -300,41 +305,48 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return int(row[0] or 0)
 
 
-def migrate(db: sqlite_utils.Database) -> int:
-    """Apply the migrations the file lacks, each in its own transaction; idempotent. Returns the version."""
+def migrate(db: sqlite_utils.Database, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Apply the `migrations` the file lacks, each in its own transaction; idempotent. Returns the version."""
     if "schema_version" not in db.table_names():
         with transaction(db):
             db.execute("CREATE TABLE IF NOT EXISTS schema_version "
                        "(version INTEGER PRIMARY KEY, applied REAL)")
+    latest = len(migrations)
     current = schema_version(db)  # an up-to-date file is only read: opening never waits for a writer
-    if current > SCHEMA_VERSION:
+    if current > latest:
         raise StorageError(f"database {db_file(db)} has schema version {current}, newer than this "
-                           f"firmware's {SCHEMA_VERSION}; update the firmware")
-    for version in range(current + 1, SCHEMA_VERSION + 1):
+                           f"firmware's {latest}; update the firmware")
+    for version in range(current + 1, latest + 1):
         with transaction(db):
             if schema_version(db) >= version:  # another process migrated meanwhile
                 continue
-            MIGRATIONS[version - 1](db)
+            migrations[version - 1](db)
             db.execute("INSERT INTO schema_version (version, applied) VALUES (?, ?)",
                        [version, time.time()])
         log.info("database %s migrated to schema version %d", db_file(db), version)
-    return SCHEMA_VERSION
+    return latest
 
 
-def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
-            check_integrity: bool = True, autocheckpoint: bool = True) -> sqlite_utils.Database:
+def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, check_integrity: bool = True,
+            migrations: Sequence[Migration] = MIGRATIONS, shared: bool = False,
+            autocheckpoint: bool = True) -> sqlite_utils.Database:
     """Open (creating if needed) and migrate the database at `path`; StorageError if locked or corrupt.
 
-    `busy_timeout_ms` is how long a write waits for another process's lock before giving up;
-    `check_integrity` runs `PRAGMA quick_check` (linear in the file size) so damage is reported at open,
-    not halfway through a command. `autocheckpoint=False` leaves copying the WAL into the file to a
-    `Checkpointer` (the hub's connections): otherwise the commit that fills the WAL past 1,000 pages does it.
+    Every connection gets the same guarantees: autocommit outside `transaction()`, WAL (checked),
+    `synchronous = NORMAL`, `foreign_keys`, `secure_delete` and a busy timeout. `busy_timeout_ms` is how long
+    a write waits for another process's lock before giving up; `check_integrity` runs `PRAGMA quick_check`
+    (linear in the file size) so damage is reported at open, not halfway through a command; `migrations`
+    is the file's schema (the appliance's by default); `shared` lets several threads use the connection
+    under the caller's own lock (the laptop's stores). `autocheckpoint=False` leaves copying the WAL into the
+    file to a `Checkpointer` (the hub's connections): otherwise the commit that fills the WAL past 1,000 pages
+    does it.
     """
     path = Path(path)
     where = str(path)
     try:
         # autocommit outside `transaction()`; one connection per thread (nesting is per connection)
-        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
+                               check_same_thread=not shared)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open database {where}: {exc}") from exc
     db = sqlite_utils.Database(conn)
@@ -353,7 +365,7 @@ def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
             if problems != ["ok"]:
                 raise StorageError(f"database {where} is corrupt ({'; '.join(problems)}); "
                                    "move it aside and restore a backup")
-        migrate(db)
+        migrate(db, migrations)
     except sqlite3.Error as exc:
         conn.close()
         raise _storage_error(exc, where) from exc
