@@ -19,7 +19,7 @@ import sqlite_utils
 
 from firmware.config import PipelineConfig
 from firmware.decide.decider import SubjectCooldown
-from firmware.errors import LfrError, PolicyError
+from firmware.errors import LfrError
 from firmware.hardware.clock import Clock, SystemClock
 from firmware.link.messages import Alert
 from firmware.match.score import ScoreCalibration
@@ -95,14 +95,6 @@ class Hub:
         self._deployment = deployments.require_ready_to_scan(self.db)
         self.watcher.current(force=True)
         return self._deployment
-
-    @property
-    def is_ready(self) -> bool:
-        try:
-            self.require_ready()
-        except PolicyError:
-            return False
-        return True
 
     def handle(self, msg: CameraMessage) -> None:
         """Act on one camera message (record an alert, count stats, forward a preview)."""
