@@ -83,6 +83,14 @@ class MatchConfig:
     threshold: float = opt(0.6, "alert when the calibrated 0..1 score reaches this (policy default 0.6)",
                            min=0.5, max=0.99)
     top_k: int = opt(3, "watchlist candidates kept per probe", min=1, max=50)
+    policy: str = opt("budget", "budget: each import raises the threshold (never below `threshold`) until a track's "
+                      "expected false alerts against the loaded list are within `false_alerts_per_10k_tracks`; "
+                      "fixed: `threshold` always, the expectation only reported", choices=("budget", "fixed"))
+    false_alerts_per_10k_tracks: float = opt(1.0, "false-alert budget: expected false alerts per 10,000 tracks "
+                                             "(people passing) against the loaded list", min=0.001, max=1000.0)
+    min_tpir: float = opt(0.85, "an import whose budget threshold expects to find fewer listed people than this "
+                          "(0..1) is flagged loudly (CLI, audit, viewer, LED), naming the list size that would hold",
+                          min=0.0, max=1.0)
 
 
 # -- watchlist bundles (firmware/watchlist) ----------------------------------------------------------------

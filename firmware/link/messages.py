@@ -168,10 +168,13 @@ class Health(Message):
     short reason, entries accepted and rejected, and the bundle's deployment reference. Never a name.
     Version 3 (link protocol 1.3) adds `disk_low`: the van's disk is below its limit and new alerts keep no
     probe crop on the van (null from an older appliance, which said so in `accelerator`).
+    Version 4 adds the loaded list's operating point (`firmware.match.operating_point`): list size, photos
+    per entry, threshold in force (score and cosine), expected false alerts per 10,000 tracks, expected TPIR,
+    and the warning when the list is too large for the false-alert budget.
     """
 
     TYPE: ClassVar[str] = "health"
-    VERSION: ClassVar[int] = 3
+    VERSION: ClassVar[int] = 4
     MIN_VERSION: ClassVar[int] = 1
     t_wall: float = _f(min=0)
     cameras_fps: dict[str, float] = _f(min=0, max_len=16)
@@ -189,6 +192,13 @@ class Health(Message):
     import_rejected: int | None = _f(min=0, default=None, since=2)
     import_deployment_ref: str | None = _f(max_len=200, default=None, since=2)
     disk_low: bool | None = _f(default=None, since=3)
+    op_list_size: int | None = _f(min=0, default=None, since=4)
+    op_templates_per_entry: float | None = _f(min=0, max=100, default=None, since=4)
+    op_threshold_score: float | None = _f(min=0, max=1, default=None, since=4)
+    op_threshold_cosine: float | None = _f(min=-1, max=1, default=None, since=4)
+    op_false_alerts_per_10k: float | None = _f(min=0, max=10_000, default=None, since=4)
+    op_expected_tpir: float | None = _f(min=0, max=1, default=None, since=4)
+    op_warning: str | None = _f(max_len=500, default=None, since=4)
 
 
 @dataclass(frozen=True)

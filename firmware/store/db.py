@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,12 @@ from firmware.errors import LfrError, StorageError
 log = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_INTERVAL_S = 1.0
+"""How often a `Checkpointer` copies the WAL into the database file (when anything was written)."""
+
+# One lock per database file for the writers of this process (see `transaction`); the key is the file's path.
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
 
 
 _V1_SCHEMA: tuple[str, ...] = (
@@ -228,33 +235,68 @@ def _storage_error(exc: sqlite3.Error, where: str) -> StorageError:
     return StorageError(f"database {where}: {text}")
 
 
+def _write_lock(db: sqlite_utils.Database) -> threading.Lock | None:
+    """The lock this process's writers of `db`'s file take in turn; None for an in-memory database."""
+    lock: threading.Lock | None = getattr(db, "_lfr_write_lock", None)
+    if lock is None:
+        path = db_file(db)
+        if not path:
+            return None
+        with _WRITE_LOCKS_GUARD:
+            lock = _WRITE_LOCKS.setdefault(path, threading.Lock())
+        db._lfr_write_lock = lock  # type: ignore[attr-defined]
+    return lock
+
+
+def _lock_wait_s(conn: sqlite3.Connection) -> float:
+    """How long a writer waits for the others of its process: the busy timeout, at least the default."""
+    try:
+        busy_ms = float(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+    except sqlite3.Error:
+        busy_ms = 0.0
+    return max(busy_ms, DEFAULT_BUSY_TIMEOUT_MS) / 1000
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One atomic write: `BEGIN IMMEDIATE` ... COMMIT, rolled back on any error.
 
     Nested use joins the caller's transaction, so `audit.append` inside `record_alert` commits or rolls back
     with it. sqlite3 errors come out as StorageError; LfrErrors raised by the caller pass through unchanged.
+
+    Writers in one process (the hub's thread, the link's worker, the decision recorders) queue on a lock per
+    database file before `BEGIN IMMEDIATE`: the next one starts the moment the previous commits. Without it
+    they meet SQLite's busy handler, which polls by sleeping 1, 2, 5, 10, 15, 20, 25 ... 100 ms, so an alert
+    waited up to tens of ms after the lock was already free (issue 17). Other processes still meet the busy
+    timeout. If the lock is not had within the busy timeout (at least 5 s), the transaction goes ahead and SQLite
+    decides.
     """
     conn = db.conn
     if conn.in_transaction:
         yield db
         return
+    lock = _write_lock(db)
+    locked = lock.acquire(timeout=_lock_wait_s(conn)) if lock is not None else False
     try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as exc:
-        raise _storage_error(exc, db_file(db)) from exc
-    try:
-        yield db
-    except BaseException as exc:
-        conn.rollback()
-        if isinstance(exc, sqlite3.Error):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
             raise _storage_error(exc, db_file(db)) from exc
-        raise
-    try:
-        conn.commit()
-    except sqlite3.Error as exc:
-        conn.rollback()
-        raise _storage_error(exc, db_file(db)) from exc
+        try:
+            yield db
+        except BaseException as exc:
+            conn.rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise _storage_error(exc, db_file(db)) from exc
+            raise
+        try:
+            conn.commit()
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise _storage_error(exc, db_file(db)) from exc
+    finally:
+        if locked and lock is not None:
+            lock.release()
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
@@ -286,7 +328,8 @@ def migrate(db: sqlite_utils.Database, migrations: Sequence[Migration] = MIGRATI
 
 
 def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, check_integrity: bool = True,
-            migrations: Sequence[Migration] = MIGRATIONS, shared: bool = False) -> sqlite_utils.Database:
+            migrations: Sequence[Migration] = MIGRATIONS, shared: bool = False,
+            autocheckpoint: bool = True) -> sqlite_utils.Database:
     """Open (creating if needed) and migrate the database at `path`; StorageError if locked or corrupt.
 
     Every connection gets the same guarantees: autocommit outside `transaction()`, WAL (checked),
@@ -294,7 +337,9 @@ def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
     a write waits for another process's lock before giving up; `check_integrity` runs `PRAGMA quick_check`
     (linear in the file size) so damage is reported at open, not halfway through a command; `migrations`
     is the file's schema (the appliance's by default); `shared` lets several threads use the connection
-    under the caller's own lock (the laptop's stores).
+    under the caller's own lock (the laptop's stores). `autocheckpoint=False` leaves copying the WAL into the
+    file to a `Checkpointer` (the hub's connections): otherwise the commit that fills the WAL past 1,000 pages
+    does it.
     """
     path = Path(path)
     where = str(path)
@@ -313,6 +358,8 @@ def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         if str(mode).lower() != "wal":
             raise StorageError(f"database {where} could not switch to WAL mode (it is in {mode} mode)")
         conn.execute("PRAGMA synchronous = NORMAL")
+        if not autocheckpoint:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         if check_integrity:
             problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
             if problems != ["ok"]:
@@ -338,6 +385,52 @@ def truncate_wal(db: sqlite_utils.Database) -> bool:
         log.warning("database %s: WAL not truncated, another connection is reading; "
                     "old pages stay in the WAL until the next checkpoint", db_file(db))
     return not busy
+
+
+class Checkpointer:
+    """Copies the WAL into the database file every `interval_s` on a thread and connection of its own.
+
+    Why: with SQLite's automatic checkpoint, the commit that fills the WAL past 1,000 pages (every few dozen
+    alerts with their JPEGs) copies it all and syncs the file before it returns, and that commit is often an
+    alert's (10-40 ms measured under load, issue 17). The hub's connections are opened with
+    `autocheckpoint=False` and this thread does the work in the background. PASSIVE: it never waits for
+    readers or writers, and writers never wait for it. `close()` runs a last one; safe to call twice.
+    """
+
+    def __init__(self, path: Path | str, *, interval_s: float = CHECKPOINT_INTERVAL_S,
+                 busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+        self.path = Path(path)
+        self.interval_s = interval_s
+        self._db = open_db(self.path, busy_timeout_ms=busy_timeout_ms, check_integrity=False,
+                           autocheckpoint=False)
+        self._stop = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="db-checkpoint", daemon=True)
+        self._thread.start()
+
+    def checkpoint(self) -> tuple[int, int]:
+        """One PASSIVE checkpoint now: (frames in the WAL, frames of it now in the database file)."""
+        try:
+            _, frames, done = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("database %s: checkpoint failed (%s); the WAL is checkpointed at the next turn",
+                        self.path, exc)
+            return (0, 0)
+        return (int(frames), int(done))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.checkpoint()
+
+    def close(self) -> None:
+        """Stop the thread after a last checkpoint and close its connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.checkpoint()
+        self._db.close()
 
 
 def config_db_path(cfg: AppConfig) -> Path:
