@@ -88,7 +88,8 @@ def _import(args: argparse.Namespace) -> int:
 
 def _import_json(o: InstallOutcome) -> dict[str, Any]:
     entries = [{"id": r.entry.id, "accepted": r.is_accepted,
-                "reason": r.rejection.value if r.rejection else None, "detail": r.detail}
+                "reason": r.rejection.value if r.rejection else None, "detail": r.detail,
+                "photos_fused": r.photos_fused, "photos": [v.to_dict() for v in r.photos]}
                for r in o.result.entries]
     return {"imported": True, "watchlist": _record_json(o.record), "entries": entries,
             "operating_point": o.record.report.get("operating_point")}
@@ -117,7 +118,11 @@ def _import_text(o: InstallOutcome) -> str:
     lines = [f"watchlist {rec.id} active for deployment {rec.deployment_id}", *_record_text(rec)]
     for r in o.result.entries:
         state = "accepted" if r.is_accepted else f"REJECTED: {r.rejection.value if r.rejection else ''}"
-        lines.append(f"  {r.entry.id:<20} {state}{f' ({r.detail})' if r.detail else ''}")
+        fused = f", {r.photos_fused} of {len(r.photos)} photos fused" if len(r.photos) > 1 and r.is_accepted else ""
+        lines.append(f"  {r.entry.id:<20} {state}{fused}{f' ({r.detail})' if r.detail else ''}")
+        if len(r.photos) > 1:
+            lines += [f"    {v.image}: {'accepted' if v.is_accepted else 'rejected: ' + (v.rejection or '')}"
+                      f"{f' ({v.detail})' if v.detail and not v.is_accepted else ''}" for v in r.photos]
     return "\n".join(lines)
 
 
