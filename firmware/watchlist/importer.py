@@ -9,7 +9,7 @@ verify, enrol, then swap the active list in one transaction, swap.py). `enrol_bu
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
