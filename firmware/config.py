@@ -8,10 +8,12 @@ Sections are frozen dataclasses; a field's metadata holds `doc`, and optionally 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib.util
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -358,13 +360,44 @@ def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        where = f"[{prefix}]" if prefix else "top level"
-        raise ConfigError(f"unknown key {prefix + '.' if prefix else ''}{unknown[0]} in {where}; "
-                          f"known keys: {', '.join(sorted(fields))}")
+        raise ConfigError(_unknown_key(unknown[0], prefix, fields))
     kwargs = {name: _check_value(f"{prefix + '.' if prefix else ''}{name}", value, hints[name],
                                  dict(fields[name].metadata) or None)
               for name, value in data.items()}
     return cls(**kwargs)
+
+
+def _unknown_key(key: str, prefix: str, known: Iterable[str]) -> str:
+    """The refusal of an unknown key, with the nearest known key when there is a close one (a typo)."""
+    where = f"[{prefix}]" if prefix else "top level"
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else f"; known keys: {', '.join(sorted(known))}"
+    return f"unknown key {prefix + '.' if prefix else ''}{key} in {where}{hint}"
+
+
+def config_errors(data: dict[str, Any], cls: type = AppConfig, prefix: str = "") -> list[str]:
+    """Every problem of a parsed TOML document, not only the first: unknown keys (with a did-you-mean),
+    wrong types and out-of-range values, each named by its path; then the checks across keys."""
+    errors: list[str] = []
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        path = f"{prefix + '.' if prefix else ''}{key}"
+        if key not in fields:
+            errors.append(_unknown_key(key, prefix, fields))
+        elif dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            errors += config_errors(value, hints[key], path)
+        else:
+            try:
+                _check_value(path, value, hints[key], dict(fields[key].metadata) or None)
+            except ConfigError as exc:
+                errors.append(str(exc))
+    if not errors and cls is AppConfig:
+        try:
+            parse_config(data)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    return errors
 
 
 def parse_config(data: dict[str, Any]) -> AppConfig:
