@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 from link_fixtures import make_alert
 
 from firmware.errors import PolicyError, StorageError
 from firmware.hardware.clock import FakeClock
-from firmware.viewer.store import DAY_SECONDS, AlertFilter, ViewerStore
+from firmware.store.db import schema_version
+from firmware.viewer.handheld.store import MIGRATIONS as handheld_migrations
+from firmware.viewer.handheld.store import HandheldStore
+from firmware.viewer.store import _SCHEMA, DAY_SECONDS, AlertFilter, ViewerStore
+from firmware.viewer.store import MIGRATIONS as viewer_migrations
 
 
 @pytest.fixture
@@ -180,4 +186,45 @@ def test_an_unusable_file_is_a_storage_error(tmp_path: Path) -> None:
     path = tmp_path / "v.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StorageError, match="viewer database"):
+        ViewerStore(path)
+
+
+def _pragmas(db: sqlite_utils.Database) -> tuple[str, int, int, int]:
+    conn = db.conn
+    return (conn.execute("PRAGMA journal_mode").fetchone()[0], conn.execute("PRAGMA synchronous").fetchone()[0],
+            conn.execute("PRAGMA foreign_keys").fetchone()[0], conn.execute("PRAGMA secure_delete").fetchone()[0])
+
+
+def test_both_laptop_files_open_through_the_one_opener_with_its_guarantees(tmp_path: Path) -> None:
+    """Regression (issue 16): the handheld file neither checked WAL nor set `synchronous`, and neither laptop
+    file had migrations; both now open through `store.db.open_db` with their own migrations."""
+    viewer, handheld = ViewerStore(tmp_path / "v.sqlite3"), HandheldStore(tmp_path / "h.sqlite3")
+    try:
+        for db, migrations in ((viewer._db, viewer_migrations), (handheld.db, handheld_migrations)):
+            assert _pragmas(db) == ("wal", 1, 1, 1)  # WAL, synchronous NORMAL, foreign keys, secure delete
+            assert schema_version(db) == len(migrations)
+    finally:
+        viewer.close()
+        handheld.close()
+
+
+def test_a_viewer_file_from_before_migrations_is_brought_up_to_date(tmp_path: Path) -> None:
+    """A laptop file made before the viewer had migrations (no schema_version, no `archived` column) keeps its
+    alerts and gains what is missing; a file from newer software is refused."""
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    alert = make_alert(1)
+    conn.execute("INSERT INTO alerts (id, seq, t_wall, received, camera, track_id, subject_id, subject_name, "
+                 "category, reason, score) VALUES (?, 1, 1.7e9, 1.7e9, 'cam0', 1, 'S1', 'N', 'c', 'r', 0.8)",
+                 [alert.alert_id])
+    conn.commit()
+    conn.close()
+    store = ViewerStore(path)
+    assert store.alert(alert.alert_id) is not None and schema_version(store._db) == len(viewer_migrations)
+    assert "archived" in {r[1] for r in store._db.execute("PRAGMA table_info(alerts)")}
+    store._db.execute("INSERT INTO schema_version (version, applied) VALUES (99, 0)")
+    store.close()
+    with pytest.raises(StorageError, match="viewer database .* newer than"):
         ViewerStore(path)

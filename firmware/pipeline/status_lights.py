@@ -82,7 +82,9 @@ class StatusLights:
                               import_refused=bool(notice and not notice.is_accepted
                                                   and since < self.cfg.gpio.import_refused_s),
                               import_accepted=bool(notice and notice.is_accepted
-                                                   and since < self.cfg.gpio.import_accepted_s))
+                                                   and since < self.cfg.gpio.import_accepted_s),
+                              import_flagged=bool(notice and notice.is_flagged
+                                                  and since < self.cfg.gpio.import_refused_s))
 
     def read_import(self) -> bool:
         """Take up a watchlist import that ended since the last look; True when there was one.

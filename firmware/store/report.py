@@ -67,6 +67,9 @@ def build_report(db: sqlite_utils.Database, deployment_id: int) -> dict[str, Any
     by_outcome = {o: sum(1 for a in alerts if a["outcome"] == o) for o in OUTCOMES}
     scores = np.array([a["score"] for a in alerts], dtype=np.float64)
     seq, digest = audit.head(db)
+    ops = operating_points(db, deployment_id)
+    last = ops[-1] if ops else None
+    rate = last.get("expected_false_alerts_per_10k_tracks") if last else None
     facts: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "deployment": dep.id,
@@ -88,7 +91,17 @@ def build_report(db: sqlite_utils.Database, deployment_id: int) -> dict[str, Any
         "score_p95": round(float(np.percentile(scores, 95)), 4) if len(scores) else None,
         "alert_list": alerts,
         "audit_head": {"seq": seq, "hash": digest},
+        "operating_points": ops,
+        "operating_threshold": last.get("threshold_score") if last else None,
+        "expected_false_alerts_per_10k_tracks": rate,
+        "expected_false_alerts": (round(rate * int(stats["faces_seen"]) / 10_000, 2)
+                                  if isinstance(rate, (int, float)) else None),
+        "recorded_false_alerts": by_outcome["false_alert"],
     }
+    # the loaded list's operating point beside the false alerts the operators recorded (the HTML section)
+    facts["operating_point"] = ({**{k: v for k, v in last.items() if k != "note" or v},
+                                 "expected_false_alerts": facts["expected_false_alerts"],
+                                 "recorded_false_alerts": facts["recorded_false_alerts"]} if last else None)
     facts["published_record"] = dict(published_record(facts))
     return facts
 
@@ -107,6 +120,10 @@ LABELS: dict[str, str] = {
     "advised": "Advised (words of advice)", "no_action": "No further action",
     "audit_head_seq": "Audit log: rows at the time of the report",
     "audit_head_hash": "Audit log: newest row's SHA-256",
+    "operating_threshold": "Threshold in force for the list loaded (score 0..1; raised for its size)",
+    "expected_false_alerts_per_10k_tracks": "Expected false alerts per 10,000 people passing (for that list)",
+    "expected_false_alerts": "Expected false alerts for the faces seen",
+    "recorded_false_alerts": "False alerts recorded by the operators",
 }
 """What each figure is called on the published page (JSON and CSV keep the field names)."""
 
@@ -141,6 +158,20 @@ def published_record(report: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
+def operating_points(db: sqlite_utils.Database, deployment_id: int) -> list[dict[str, Any]]:
+    """The operating point of every watchlist imported in the deployment, oldest first (facts, no names)."""
+    out = []
+    for imported_at, report in db.execute("SELECT imported_at, report FROM watchlists WHERE deployment_id = ? "
+                                          "ORDER BY id", [deployment_id]).fetchall():
+        try:
+            op = json.loads(report).get("operating_point")
+        except (ValueError, AttributeError):
+            op = None
+        if isinstance(op, dict):
+            out.append({"imported": _iso(float(imported_at)), **op})
+    return out
+
+
 def summary_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
     """The report's headline figures as (field name, value) pairs, in reading order (the CSV's rows)."""
     keys = ("deployment", "authority", "location", "started", "stopped", "duration_s", "status", "threshold",
@@ -148,6 +179,8 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
     rows = [(k, report[k]) for k in keys]
     rows += [(f"alerts_{o}", report["alerts_by_outcome"][o]) for o in OUTCOMES]
     rows += [(f"field_{o}", report["field_by_outcome"][o]) for o in FIELD_OUTCOMES]
+    rows += [(k, report.get(k)) for k in ("operating_threshold", "expected_false_alerts_per_10k_tracks",
+                                          "expected_false_alerts", "recorded_false_alerts")]
     rows += [("score_median", report["score_median"]), ("score_p95", report["score_p95"]),
              ("audit_head_seq", report["audit_head"]["seq"]),
              ("audit_head_hash", report["audit_head"]["hash"])]

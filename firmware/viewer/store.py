@@ -9,7 +9,6 @@ capture by `purge`, run at start and every hour. Preview frames are never writte
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ import sqlite_utils
 from firmware.errors import PolicyError, StorageError
 from firmware.hardware.clock import Clock
 from firmware.link.messages import OUTCOMES, Alert
-from firmware.store.db import transaction, truncate_wal
+from firmware.store.db import Migration, open_db, transaction, truncate_wal
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +60,23 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS alerts_t_wall ON alerts (t_wall)",
 )
-_ADDED_COLUMNS = (("archived", "REAL"),)
-"""Columns added after the first release, added in place to an older file when it is opened."""
+
+
+def _v1_alerts(db: sqlite_utils.Database) -> None:
+    """The alerts table (IF NOT EXISTS: a file from before migrations already has it)."""
+    for statement in _SCHEMA:
+        db.execute(statement)
+
+
+def _v2_archived(db: sqlite_utils.Database) -> None:
+    """`archived`: when an undecided alert was closed with its deployment (a file from before migrations may
+    have had it added in place already)."""
+    if "archived" not in {r[1] for r in db.execute("PRAGMA table_info(alerts)")}:
+        db.execute("ALTER TABLE alerts ADD COLUMN archived REAL")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_alerts, _v2_archived)
+"""The viewer file's schema, applied by `store.db.open_db`; append only."""
 
 _SUMMARY_COLUMNS = ("id", "seq", "t_wall", "received", "camera", "track_id", "subject_id", "subject_name",
                     "category", "reason", "score", "deployment", "state", "outcome", "note", "decided_at",
@@ -150,32 +164,14 @@ class ViewerStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            conn = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000, isolation_level=None,
-                                   check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise StorageError(f"cannot open the viewer database {self.path}: {exc}") from exc
-        self._lock = threading.RLock()
-        self._db = sqlite_utils.Database(conn)
-        self._closed = False
         try:
-            conn.execute("PRAGMA secure_delete = ON")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StorageError(f"viewer database {self.path} could not switch to WAL (it is in {mode})")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            with transaction(self._db):
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                present = {r[1] for r in conn.execute("PRAGMA table_info(alerts)")}
-                for column, kind in _ADDED_COLUMNS:
-                    if column not in present:
-                        conn.execute(f"ALTER TABLE alerts ADD COLUMN {column} {kind}")
-        except sqlite3.Error as exc:
-            conn.close()
-            raise StorageError(f"viewer database {self.path} is unusable ({exc}); move it aside") from exc
-        except StorageError:
-            conn.close()
-            raise
+            self._db = open_db(self.path, busy_timeout_ms=busy_timeout_ms, migrations=MIGRATIONS, shared=True)
+        except StorageError as exc:
+            raise StorageError(f"viewer {exc}") from exc
+        self._lock = threading.RLock()
+        self._closed = False
 
     @contextmanager
     def _write(self) -> Iterator[sqlite_utils.Database]:

@@ -59,14 +59,20 @@ def check_not_rollback(db: sqlite_utils.Database, deployment_id: int, bundle_sha
 def import_report(result: ImportResult, duplicates: list[DuplicatePair]) -> dict[str, Any]:
     """What is kept of an import: counts, rejected ids with reasons, duplicate id pairs with scores."""
     return {"entries": len(result.entries), "accepted": len(result.accepted),
+            "photos_fused": sum(r.photos_fused for r in result.accepted),
+            "photos_rejected": result.photos_rejected(),
             "rejected": [{"id": r.entry.id, "reason": r.rejection.value if r.rejection else "",
                           "detail": r.detail} for r in result.rejected],
             "duplicates": [{"id_a": d.id_a, "id_b": d.id_b, "score": round(d.score, 4)} for d in duplicates]}
 
 
 def replace_active(db: sqlite_utils.Database, deployment_id: int, result: ImportResult,
-                   duplicates: list[DuplicatePair], *, clock: Clock, actor: str) -> WatchlistRecord:
+                   duplicates: list[DuplicatePair], *, clock: Clock, actor: str,
+                   operating_point: dict[str, Any] | None = None) -> WatchlistRecord:
     """Make `result`'s accepted entries the watchlist of open deployment `deployment_id`, atomically.
+
+    `operating_point` (threshold in force and what it is expected to do, for this list) is stored in the
+    import's report and its audit row; the pipeline reads it back with the list (`watchlist.active`).
 
     Refuses (PolicyError, nothing written) when that deployment is no longer the open one (stopped during
     enrolment) or when no entry was accepted (an empty list would silently stop all matching).
@@ -76,6 +82,8 @@ def replace_active(db: sqlite_utils.Database, deployment_id: int, result: Import
         raise NothingEnrolled(f"no entry of bundle {result.bundle_sha256[:16]} could be enrolled "
                               f"({len(result.rejected)} rejected); the previous watchlist stays active")
     report = import_report(result, duplicates)
+    if operating_point is not None:
+        report["operating_point"] = operating_point  # kept with the import and in its audit row
     m = result.manifest
     now = clock.time()
     with transaction(db):

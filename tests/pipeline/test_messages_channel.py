@@ -44,6 +44,7 @@ def _frames(**change: object) -> list[bytes]:
     (_frames(extra=1), "do not match"),
     (_frames(score="high"), "expected float"),
     (_frames(track_id=True), "expected int"),
+    (_frames(score=float("nan")), "not a finite number"),  # Python's json reads NaN; records refuse it
     (encode(ALERT)[:1], "binary frame"),
     ([b"\x80\x04not json"], "not UTF-8 JSON"),
     ([], "empty"),

@@ -202,6 +202,7 @@ function renderStatus(s) {
   $("deployment").textContent = dep;
   details.append(el("dt", "", "Deployment"), el("dd", "", s.deployment || "none open"));
   const imp = renderImport(h);
+  renderOperatingPoint(h);
   if (imp) details.append(el("dt", "", "Last import"), el("dd", "", imp));
   $("details").replaceChildren(details);
   if ("counts" in s) renderCounts(s.counts, s.deployment);
@@ -237,6 +238,20 @@ function renderImport(h) {
                                       : importText(h, false);
   box.title = refused ? `${importText(h, false)}\nrefusal code ${h.import_code}; details: lfr watchlist status / audit log on the van` : "";
   return importText(h, false);
+}
+
+// The loaded list's operating point (health version 4): threshold in force and what it is expected to do;
+// amber with the warning when the list is too large for the false-alert budget.
+function renderOperatingPoint(h) {
+  const box = $("oppoint"), shown = !!(h && h.op_threshold_score != null);
+  box.classList.toggle("hidden", !shown);
+  box.classList.toggle("refused", shown && !!h.op_warning);
+  if (!shown) { box.textContent = ""; return; }
+  const fa = h.op_false_alerts_per_10k != null ? h.op_false_alerts_per_10k.toFixed(2) : "?";
+  const tp = h.op_expected_tpir != null ? Math.round(h.op_expected_tpir * 100) + " %" : "?";
+  box.textContent = `Operating point: ${h.op_list_size ?? "?"} entries × ${(h.op_templates_per_entry ?? 0).toFixed(1)} photos, ` +
+    `threshold ${h.op_threshold_score.toFixed(3)}, expected ${fa} false alerts per 10,000 tracks, ${tp} found` +
+    (h.op_warning ? ` — ${h.op_warning}` : "");
 }
 
 function renderCounts(c, deployment) {
