@@ -122,9 +122,9 @@ def test_stop_with_undecided_alerts_needs_force_and_list_has_a_header_and_counts
     assert row.split()[0] == "1" and row.split()[-4:] == ["3", "2", "High", "St"]
 
     status, _, err = run(capsys, "deployment", "stop", *c)
-    assert status == 2 and "deployment 1 has 2 undecided alerts" in err and "--force" in err
+    assert status == 2 and "deployment 1 still has undecided alerts (2)" in err and "--force" in err
     status, out, _ = run(capsys, "deployment", "stop", "--force", *c)
-    assert status == 0 and "warning: 2 undecided alerts archived" in out
+    assert status == 0 and "warning: undecided alerts archived (2)" in out
     db = open_db(tmp_path / "state" / "lfr.sqlite3")
     pending = db.execute("SELECT id FROM alerts WHERE state = 'pending'").fetchone()[0]
     with pytest.raises(PolicyError, match="closed"):

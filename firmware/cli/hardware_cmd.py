@@ -48,14 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _health(args: argparse.Namespace) -> int:
-    config = app_config(args)
+    config = app_config(args, state=False)
     health = read_health(config.paths.state_dir)
     emit(args, health.as_dict(), health.summary())
     return 0
 
 
 def _lights_test(args: argparse.Namespace) -> int:
-    config = app_config(args)
+    config = app_config(args, state=False)
     pressed = threading.Event()
     lights = open_indicators(config.gpio, when_stop=pressed.set, when_resume=pressed.set)
     if isinstance(lights, NullIndicators):

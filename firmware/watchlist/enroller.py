@@ -77,3 +77,24 @@ class RecognizerEnroller:
                 reason = Rejection.HEAD_TURNED
             return EnrolResult.rejected(reason, q.reason)
         return EnrolResult.accepted(self.recognizer.embed(face))
+
+
+class LazyEnroller:
+    """A `RecognizerEnroller` whose models load at the first photo, not before: an import refused on a cheap
+    check (no open deployment, no such file, a bad signature or window) answers at once, without loading
+    three models and their log lines first."""
+
+    def __init__(self, cfg: AppConfig) -> None:
+        self.cfg = cfg
+        self._enroller: RecognizerEnroller | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the models have been loaded (the first photo was enrolled)."""
+        return self._enroller is not None
+
+    def enrol(self, image_bgr: np.ndarray) -> EnrolResult:
+        """As `RecognizerEnroller.enrol`, loading the models the first time."""
+        if self._enroller is None:
+            self._enroller = RecognizerEnroller.from_config(self.cfg)
+        return self._enroller.enrol(image_bgr)
