@@ -2,8 +2,9 @@
 
 The watchlist's steps, one verb each: `build` (bundle.py, at headquarters), `verify` (verify.py: signature,
 window, limits; a refused bundle raises BundleRefused before any image is enrolled), `enrol` (here:
-`enrol_bundle`, through an `Enroller`, enrol.py; the real one is enroller.py) and `install` (install.py:
-verify, enrol, then swap the active list in one transaction, swap.py). `enrol_bundle` writes nothing.
+`enrol_bundle`, through an `Enroller`; enrol.py holds that boundary and the real `RecognizerEnroller`) and
+`install` (install.py: verify, enrol, then swap the active list in one transaction, swap.py).
+`enrol_bundle` writes nothing.
 """
 
 from __future__ import annotations
