@@ -53,6 +53,7 @@ class RecordedAlert:
     probe_jpeg: bytes = field(repr=False)
     reference_jpeg: bytes = field(repr=False)
     schema: int = RECORDED_ALERT_SCHEMA
+    context_jpeg: bytes = field(default=b"", repr=False)
 
 
 class AlertSink(Protocol):
@@ -157,7 +158,7 @@ class Hub:
         new = NewAlert(deployment_id=dep.id, t_wall=c.t_wall, t_mono=c.t_mono, camera=c.camera,
                        track_id=c.track_id, subject_id=c.subject_id, name=subject.name, score=c.score,
                        category=subject.category, reason=subject.reason, probe_jpeg=c.probe_jpeg,
-                       reference_jpeg=subject.reference_jpeg)
+                       reference_jpeg=subject.reference_jpeg, context_jpeg=c.context_jpeg)
         try:
             seq = record_alert(self.db, new, actor=f"{self.actor}:{c.camera}", keep_probe=self.keep_probe())
         except LfrError as exc:
@@ -169,7 +170,8 @@ class Hub:
         log.info("alert %s (seq %d) recorded: camera %s, score %.3f", new.id, seq, c.camera, c.score)
         self.alert_sink.alert_recorded(RecordedAlert(
             new.id, seq, dep.id, c.camera, c.track_id, c.subject_id, subject.name, subject.category,
-            subject.reason, c.score, c.t_wall, c.probe_jpeg, subject.reference_jpeg))
+            subject.reason, c.score, c.t_wall, c.probe_jpeg, subject.reference_jpeg,
+            context_jpeg=c.context_jpeg))
 
     def tick(self) -> None:
         """Periodic work: notice a new watchlist, flush counters when `stats_flush_s` has passed."""
