@@ -109,7 +109,7 @@ def test_stop_with_undecided_alerts_needs_force_and_list_has_a_header_and_counts
     for track in range(3):
         alerts.record_alert(db, alerts.NewAlert(
             deployment_id=1, t_wall=clock.time(), t_mono=clock.monotonic(), camera="cam0", track_id=track,
-            subject_id="S-1", name="Someone", score=0.8, category="wanted", reason="test",
+            subject_id="S-1", subject_name="Someone", score=0.8, category="wanted", reason="test",
             probe_jpeg=b"\xff\xd8\xffP", reference_jpeg=b"\xff\xd8\xffR"), actor="test")
     alerts.record_decision(db, db.execute("SELECT id FROM alerts ORDER BY seq").fetchone()[0], "false_alert",
                            clock=clock, actor="test")

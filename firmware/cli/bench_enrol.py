@@ -11,7 +11,7 @@ from firmware.cli.common import add_config_argument, add_json_argument, app_conf
 from firmware.config import REPO_MODELS_DIR
 from firmware.errors import DataError
 from firmware.progress import ProgressBar
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 
 
 def default_images() -> Path:

@@ -25,6 +25,8 @@ DEMO_STATES: dict[Pattern, ApplianceState] = {
                                     stopped=True),
     Pattern.IMPORT_ACCEPTED: ApplianceState(starting=False, deployment_open=True, watchlist_loaded=True,
                                             link_up=True, scanning=True, import_accepted=True),
+    Pattern.IMPORT_FLAGGED: ApplianceState(starting=False, deployment_open=True, watchlist_loaded=True,
+                                           link_up=True, scanning=True, import_flagged=True),
     Pattern.IMPORT_REFUSED: ApplianceState(starting=False, import_refused=True),
     Pattern.FAULT: ApplianceState(starting=False, fault=True),
 }

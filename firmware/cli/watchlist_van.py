@@ -24,7 +24,7 @@ from firmware.progress import ProgressBar
 from firmware.store import deployments, watchlists
 from firmware.store.db import open_config_db, truncate_wal
 from firmware.watchlist.active import active_version
-from firmware.watchlist.enroller import LazyEnroller
+from firmware.watchlist.enrol import LazyEnroller
 from firmware.watchlist.install import InstallOutcome, install_bundle
 from firmware.watchlist.limits import BundleLimits
 from firmware.watchlist.manifest import allowed_categories, format_instant
