@@ -409,8 +409,10 @@ class Checkpointer:
                  busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
         self.interval_s = interval_s
+        # shared: the thread checkpoints on this connection, and close() runs the last one from the caller's
         self._db = open_db(self.path, busy_timeout_ms=busy_timeout_ms, check_integrity=False,
-                           autocheckpoint=False)
+                           autocheckpoint=False, shared=True)
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="db-checkpoint", daemon=True)
@@ -419,7 +421,8 @@ class Checkpointer:
     def checkpoint(self) -> tuple[int, int]:
         """One PASSIVE checkpoint now: (frames in the WAL, frames of it now in the database file)."""
         try:
-            _, frames, done = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            with self._lock:
+                _, frames, done = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
             log.warning("database %s: checkpoint failed (%s); the WAL is checkpointed at the next turn",
                         self.path, exc)
