@@ -36,6 +36,7 @@ def test_outbox_schema_is_the_agreed_one(tmp_path: Path) -> None:
         ("created", "REAL", 1, None, 0),
         ("attempts", "INTEGER", 1, "0", 0),
         ("last_sent", "REAL", 0, None, 0),
+        ("context_jpeg", "BLOB", 0, None, 0),
     ]
 
 

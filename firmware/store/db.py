@@ -199,6 +199,13 @@ def _v5_watchlist_created_at(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE watchlists ADD COLUMN created_at REAL")
 
 
+def _v6_alert_context(db: sqlite_utils.Database) -> None:
+    """Each alert's context frame (the whole frame at preview size, other faces pixelated on the camera),
+    kept and purged like the probe crop; the outbox carries it to the laptop (issue 14)."""
+    db.execute("ALTER TABLE alerts ADD COLUMN context_jpeg BLOB")
+    db.execute("ALTER TABLE outbox ADD COLUMN context_jpeg BLOB")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # Append only; a migration never changes once released. Index + 1 is the schema version it produces.
@@ -208,6 +215,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v3_handhelds,
     _v4_audit_action,
     _v5_watchlist_created_at,
+    _v6_alert_context,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
