@@ -69,15 +69,27 @@ def test_every_type_has_a_sample_and_a_version() -> None:
 
 
 def test_alert_carries_jpegs_as_frames_not_json() -> None:
-    alert = make_alert(3)
-    header, probe, reference = alert.encode()
+    alert = dataclasses.replace(make_alert(3), context_jpeg=tiny_jpeg(9))
+    header, probe, reference, context = alert.encode()
     fields = json.loads(header)
-    assert fields["type"] == "alert" and fields["v"] == 2
-    assert "probe_jpeg" not in fields and "reference_jpeg" not in fields
-    assert probe == alert.probe_jpeg and reference == alert.reference_jpeg
+    assert fields["type"] == "alert" and fields["v"] == 3
+    assert "probe_jpeg" not in fields and "reference_jpeg" not in fields and "context_jpeg" not in fields
+    assert probe == alert.probe_jpeg and reference == alert.reference_jpeg and context == alert.context_jpeg
     assert set(fields) - {"type", "v"} == {"alert_id", "seq", "t_wall", "camera", "track_id", "subject_id",
                                              "subject_name", "category", "reason", "score", "prev_seq",
                                              "persisted"}
+    assert decode([header, probe, reference, context]) == alert
+
+
+def test_a_version_1_alert_without_its_context_frame_still_decodes() -> None:
+    """Alert version 2 adds the context frame (issue 14); a viewer reads an appliance that was not updated."""
+    alert = make_alert(4)
+    header, probe, reference, _ = alert.encode()
+    old = json.dumps({**{k: v for k, v in json.loads(header).items() if k != "persisted"}, "v": 1}).encode()
+    got = decode([old, probe, reference])
+    assert isinstance(got, Alert) and got.context_jpeg == b"" and got.probe_jpeg == alert.probe_jpeg
+    with pytest.raises(MessageError, match="needs 4 frames"):
+        decode([header, probe, reference])
 
 
 def _header(message) -> dict:
@@ -89,7 +101,7 @@ def _frames(header: dict, *binary: bytes) -> list[bytes]:
 
 
 ALERT = make_alert(2)
-JPEGS = (ALERT.probe_jpeg, ALERT.reference_jpeg)
+JPEGS = (ALERT.probe_jpeg, ALERT.reference_jpeg, ALERT.context_jpeg)
 BAD = {
     "empty": ([], "frame_count"),
     "not utf-8": ([b"\xff\xfe{}"], "bad_utf8"),
@@ -100,7 +112,7 @@ BAD = {
     "oversize header": ([b" " * (MAX_HEADER_BYTES + 1)], "oversize"),
     "unknown type": (_frames({"type": "exec", "v": 1}), "unknown_type"),
     "type not text": (_frames({"type": ["alert"], "v": 1}), "unknown_type"),
-    "version 3": (_frames({**_header(ALERT), "v": 3}, *JPEGS), "unknown_version"),
+    "version 4": (_frames({**_header(ALERT), "v": 4}, *JPEGS), "unknown_version"),
     "version missing": (_frames({k: v for k, v in _header(ALERT).items() if k != "v"}, *JPEGS),
                         "unknown_version"),
     "version true": (_frames({**_header(Ack(alert_id=ID, seq=1)), "v": True}), "unknown_version"),
@@ -117,8 +129,8 @@ BAD = {
     "name too long": (_frames({**_header(ALERT), "subject_name": "x" * 201}, *JPEGS), "bad_field"),
     "unknown outcome": (_frames({**_header(samples()[3]), "outcome": "arrest"}), "bad_field"),
     "health fps text": (_frames({**_header(samples()[6]), "cameras_fps": {"cam0": "fast"}}), "bad_field"),
-    "not a jpeg": (_frames(_header(ALERT), b"GIF89a....", JPEGS[1]), "bad_jpeg"),
-    "oversize jpeg": (_frames(_header(ALERT), b"\xff\xd8\xff" + bytes(MAX_JPEG_BYTES), JPEGS[1]), "oversize"),
+    "not a jpeg": (_frames(_header(ALERT), b"GIF89a....", *JPEGS[1:]), "bad_jpeg"),
+    "oversize jpeg": (_frames(_header(ALERT), b"\xff\xd8\xff" + bytes(MAX_JPEG_BYTES), *JPEGS[1:]), "oversize"),
 }
 
 
@@ -231,7 +243,8 @@ def test_version_2_needs_its_fields_and_older_versions_only_for_types_that_allow
             since = f.metadata.get("since", 1)
             assert since <= cls.VERSION
             if since > oldest:
-                assert f.default is None, f"{cls.TYPE}.{f.name} is newer than version {oldest} but required"
+                empty = None if not f.metadata.get("frame") else b""  # a newer image frame defaults to empty
+                assert f.default == empty, f"{cls.TYPE}.{f.name} is newer than version {oldest} but required"
 
 
 def test_a_version_4_health_still_decodes_with_no_alert_recording_state() -> None:
@@ -239,3 +252,12 @@ def test_a_version_4_health_still_decodes_with_no_alert_recording_state() -> Non
     header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k != "alerts_not_recorded"}
     old = decode([json.dumps({**header, "v": 4}).encode()])
     assert isinstance(old, Health) and old.alerts_not_recorded is None and old.import_outcome == "accepted"
+
+
+def test_a_version_2_alert_is_taken_as_stored_on_the_van() -> None:
+    """Alert version 3 adds `persisted` (issue 13); an appliance that was not updated sends version 2."""
+    alert = make_alert(5)
+    header, *frames = alert.encode()
+    old = json.dumps({**{k: v for k, v in json.loads(header).items() if k != "persisted"}, "v": 2}).encode()
+    got = decode([old, *frames])
+    assert isinstance(got, Alert) and got.persisted is None and got.persisted is not False
