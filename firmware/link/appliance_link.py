@@ -48,7 +48,7 @@ class OutboxStore(Protocol):
 
     def mark_sent(self, alert_ids: Iterable[str], when: float) -> None: ...
 
-    def acknowledge(self, alert_ids: Iterable[str]) -> int: ...
+    def acknowledge(self, alert_ids: Iterable[str], when: float) -> int: ...
 
     def close(self) -> None: ...
 
@@ -254,7 +254,7 @@ class ApplianceLink:
                 self._decide(peer, decision)
             for event in events.handheld_events:
                 self._record_handheld(peer, event)
-        return db.acknowledge(acked) if acked else 0
+        return db.acknowledge(acked, self.clock.time()) if acked else 0
 
     def _log_peer(self, frame: zmq.Frame) -> None:
         try:
