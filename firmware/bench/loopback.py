@@ -107,7 +107,7 @@ class LoopbackAppliance:
         probe = gradient_jpeg(f"TEST PROBE\n{camera} #{n}", 0.02 + 0.07 * (n % 5))
         reference = gradient_jpeg(f"TEST REFERENCE\n{subject_id}", 0.55)
         alert = NewAlert(deployment_id=self.deployment.id, t_wall=time.time(), t_mono=time.monotonic(),
-                         camera=camera, track_id=n, subject_id=subject_id, name=name or f"Test Subject {n}",
+                         camera=camera, track_id=n, subject_id=subject_id, subject_name=name or f"Test Subject {n}",
                          score=score, category=category, reason=reason,
                          probe_jpeg=probe, reference_jpeg=reference)
         record_alert(self.db, alert, actor=f"pipeline:{camera}")

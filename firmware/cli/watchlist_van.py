@@ -24,7 +24,7 @@ from firmware.progress import ProgressBar
 from firmware.store import deployments, watchlists
 from firmware.store.db import open_config_db, truncate_wal
 from firmware.watchlist.active import active_version
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import LazyEnroller
 from firmware.watchlist.install import InstallOutcome, install_bundle
 from firmware.watchlist.limits import BundleLimits
 from firmware.watchlist.manifest import allowed_categories, format_instant
@@ -57,7 +57,7 @@ def _import(args: argparse.Namespace) -> int:
             outcome = install_bundle(
                 db, Path(args.path), trusted_keys=load_trusted_keys(args.trusted_keys or
                                                                     cfg.watchlist.trusted_keys_dir),
-                clock=SystemClock(), enroller=RecognizerEnroller.from_config(cfg),
+                clock=SystemClock(), enroller=LazyEnroller(cfg),
                 calibration=load_calibration(Path(cfg.models.dir)), threshold=cfg.match.threshold,
                 actor=cli_actor(), limits=BundleLimits.from_config(cfg.watchlist),
                 categories=allowed_categories(cfg.watchlist.extra_categories),
@@ -98,7 +98,7 @@ def _import_json(o: InstallOutcome) -> dict[str, Any]:
 def _record_json(rec: watchlists.WatchlistRecord) -> dict[str, Any]:
     return {**rec.to_dict(), "valid_from_iso": format_instant(rec.valid_from),
             "valid_until_iso": format_instant(rec.valid_until),
-            "duplicates": rec.report.get("duplicates", [])}
+            "duplicates": rec.report.get("duplicates", []), "rejected_entries": rec.report.get("rejected", [])}
 
 
 def _record_text(rec: watchlists.WatchlistRecord) -> list[str]:
@@ -107,6 +107,10 @@ def _record_text(rec: watchlists.WatchlistRecord) -> list[str]:
              f"entries: {rec.accepted} accepted, {rec.rejected} rejected",
              f"signer fingerprint: {rec.signer_fingerprint} ({short_fingerprint(rec.signer_fingerprint)})",
              f"bundle sha256: {rec.bundle_sha256}"]
+    rejected = rec.report.get("rejected", [])
+    if rejected:
+        lines.append("rejected entries (id, reason):" + "".join(
+            f"\n  {r['id']:<20} {r['reason']}" + (f" ({r['detail']})" if r.get("detail") else "") for r in rejected))
     dups = rec.report.get("duplicates", [])
     lines.append(f"duplicate subjects: {len(dups)}" + "".join(
         f"\n  {d['id_a']} ~ {d['id_b']}  score {d['score']:.3f}" for d in dups))

@@ -27,9 +27,8 @@ log = logging.getLogger(__name__)
 
 POLICY_MAX_DAYS = 30
 DAY_SECONDS = 86400.0
-STATES = ("pending", "sending", "decided", "archived")
-"""An alert waits for the operator (pending), its decision is on its way (sending), it is decided, or it is
-archived: its deployment closed before anyone decided it (stored as `archived` set on a pending row)."""
+# An alert waits for the operator (`state` pending), its decision is on its way (sending), it is decided, or it
+# is archived: its deployment closed before anyone decided it (`archived` set on a pending row).
 PAGE_MAX = 500
 """Most history rows one request returns."""
 

@@ -1,29 +1,27 @@
-"""Import a bundle: verify all of it, then enrol every entry; the caller swaps the store only on success.
+"""Enrol a verified bundle: every entry's embedding and reference JPEG, or the reason it was rejected.
 
-`import_bundle` writes nothing. It returns the verified manifest and, per entry, an embedding and a
-metadata-free reference JPEG, or the reason the entry was rejected. A refused bundle raises BundleRefused
-before any image is enrolled, so the active watchlist stays as it was.
+The watchlist's steps, one verb each: `build` (bundle.py, at headquarters), `verify` (verify.py: signature,
+window, limits; a refused bundle raises BundleRefused before any image is enrolled), `enrol` (here:
+`enrol_bundle`, through an `Enroller`; enrol.py holds that boundary and the real `RecognizerEnroller`) and
+`install` (install.py: verify, enrol, then swap the active list in one transaction, swap.py).
+`enrol_bundle` writes nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from firmware.errors import ModelError
-from firmware.hardware.clock import Clock
 from firmware.match.fusion import fuse
 from firmware.watchlist.enrol import Enroller, EnrolResult, Rejection
 from firmware.watchlist.images import decode_bgr, reference_jpeg
-from firmware.watchlist.limits import BundleLimits
-from firmware.watchlist.manifest import BASE_CATEGORIES, Entry, Manifest
-from firmware.watchlist.signing import TrustedKey
-from firmware.watchlist.verify import VerifiedBundle, verify_bundle
+from firmware.watchlist.manifest import Entry, Manifest
+from firmware.watchlist.verify import VerifiedBundle
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +94,6 @@ class ImportResult:
                 "photos_rejected": self.photos_rejected(),
                 "rejected": [{"id": r.entry.id, "reason": r.rejection.value if r.rejection else "",
                               "detail": r.detail} for r in self.rejected]}
-
-
-def import_bundle(source: Path | str | BinaryIO, trusted_keys: Mapping[str, TrustedKey], clock: Clock,
-                  enroller: Enroller, on_progress: ProgressCallback | None = None, *,
-                  limits: BundleLimits | None = None,
-                  categories: Sequence[str] = BASE_CATEGORIES) -> ImportResult:
-    """Verify the bundle at `source` (file, stick folder or open binary file), then enrol each entry."""
-    bundle = verify_bundle(source, trusted_keys, clock, limits, categories)
-    return enrol_bundle(bundle, enroller, on_progress)
 
 
 def enrol_bundle(bundle: VerifiedBundle, enroller: Enroller,

@@ -20,7 +20,7 @@ from firmware.match.fusion import fuse
 from firmware.match.operating_point import ThresholdPolicy
 from firmware.match.score import ScoreCalibration
 from firmware.watchlist import errors as E
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 from firmware.watchlist.manifest import MAX_PHOTOS
 from firmware.watchlist.verify import verify_bundle
 

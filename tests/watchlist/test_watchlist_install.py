@@ -25,8 +25,7 @@ from firmware.match.score import ScoreCalibration, load_calibration
 from firmware.store import audit, deployments, watchlists
 from firmware.watchlist import errors as E
 from firmware.watchlist.active import active_version, load_active
-from firmware.watchlist.enrol import EnrolResult, Rejection
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import EnrolResult, RecognizerEnroller, Rejection
 from firmware.watchlist.install import DeploymentRefMismatch, InstallOutcome, install_bundle
 from firmware.watchlist.manifest import parse_instant
 

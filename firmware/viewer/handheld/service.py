@@ -226,11 +226,6 @@ class Handhelds:
             log.info("deployment over: %d alerts removed from handhelds", closed)
         return closed
 
-    def close_alert(self, alert_id: str, reason: str) -> int:
-        """Remove an alert from every handheld (e.g. closed by the operator)."""
-        with self.store.write() as db:
-            return self._close(db, "alert_id = ?", [alert_id], reason, self.clock.time())
-
     def status(self) -> dict[str, Any]:
         """Devices and open dispatches, for the operator's screen."""
         now = self.clock.time()
