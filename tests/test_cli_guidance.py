@@ -16,6 +16,7 @@ from firmware.cli.bench_match import parse_size
 from firmware.cli.main import main
 from firmware.errors import DataError, LinkError
 from firmware.link.appliance_link import ApplianceLink
+from firmware.store import outbox
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -85,11 +86,12 @@ def test_sizes_are_read_as_the_help_writes_them() -> None:
 def test_a_second_appliance_on_the_same_ports_is_named(tmp_path: Path) -> None:
     """`lfr run` twice said "Address already in use" instead of "another appliance is running"."""
     keys = make_keys(tmp_path / "keys")
-    first = ApplianceLink(loopback_config(keys), tmp_path / "a.sqlite3", when_decision=lambda d: None,
+    first = ApplianceLink(loopback_config(keys), outbox.opener(tmp_path / "a.sqlite3"), when_decision=lambda d: None,
                           keypair=keys.appliance)
     try:
         taken = loopback_config(keys, first.alerts_port, first.preview_port)
         with pytest.raises(LinkError, match="ports .*: another appliance is running"):
-            ApplianceLink(taken, tmp_path / "b.sqlite3", when_decision=lambda d: None, keypair=keys.appliance)
+            ApplianceLink(taken, outbox.opener(tmp_path / "b.sqlite3"), when_decision=lambda d: None,
+                          keypair=keys.appliance)
     finally:
         first.close()

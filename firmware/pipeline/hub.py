@@ -128,7 +128,7 @@ class Hub:
         new = NewAlert(deployment_id=dep.id, t_wall=c.t_wall, t_mono=c.t_mono, camera=c.camera,
                        track_id=c.track_id, subject_id=c.subject_id, subject_name=subject.name, score=c.score,
                        category=subject.category, reason=subject.reason, probe_jpeg=c.probe_jpeg,
-                       reference_jpeg=subject.reference_jpeg)
+                       reference_jpeg=subject.reference_jpeg, context_jpeg=c.context_jpeg)
         try:
             alert = record_alert(self.db, new, actor=f"{self.actor}:{c.camera}", keep_probe=self.keep_probe())
         except LfrError as exc:

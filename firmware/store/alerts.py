@@ -47,6 +47,8 @@ class NewAlert:
     probe_jpeg: bytes | None
     reference_jpeg: bytes | None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    context_jpeg: bytes | None = None
+    """The whole frame at preview size, the subject outlined and every other face pixelated (camera-made)."""
 
 
 def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str, keep_probe: bool = True) -> Alert:
@@ -66,16 +68,16 @@ def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str, keep
         seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts").fetchone()[0])
         db.execute(
             "INSERT INTO alerts (id, seq, deployment_id, t_wall, t_mono, camera, track_id, subject_id, "
-            "score, probe_jpeg, reference_jpeg, category, reason, state) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'pending')",
+            "score, probe_jpeg, reference_jpeg, category, reason, state, context_jpeg) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'pending',?)",
             [alert.id, seq, alert.deployment_id, alert.t_wall, alert.t_mono, alert.camera, alert.track_id,
              alert.subject_id, alert.score, alert.probe_jpeg if keep_probe else None, alert.reference_jpeg,
-             alert.category,
-             alert.reason])
+             alert.category, alert.reason, (alert.context_jpeg or None) if keep_probe else None])
         sent = Alert(alert_id=alert.id, seq=seq, t_wall=alert.t_wall, camera=alert.camera,
                      track_id=alert.track_id, subject_id=alert.subject_id, subject_name=alert.subject_name,
                      category=alert.category, reason=alert.reason, score=alert.score,
-                     probe_jpeg=alert.probe_jpeg or b"", reference_jpeg=alert.reference_jpeg or b"")
+                     probe_jpeg=alert.probe_jpeg or b"", reference_jpeg=alert.reference_jpeg or b"",
+                     context_jpeg=alert.context_jpeg or b"")
         outbox.enqueue(db, sent, created=alert.t_wall)
         db.execute("UPDATE stats SET alerts = alerts + 1, pending = pending + 1, updated = ? "
                    "WHERE deployment_id = ?", [alert.t_wall, alert.deployment_id])

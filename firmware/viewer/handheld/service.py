@@ -199,7 +199,7 @@ class Handhelds:
                           "reason": alert["reason"], "t_wall": alert["t_wall"], "camera": alert["camera"],
                           "deployment": alert["deployment"], "sent": sent, "expires": expires,
                           "answer": answer, "has_probe": alert["has_probe"],
-                          "has_reference": alert["has_reference"]})
+                          "has_reference": alert["has_reference"], "has_context": alert["has_context"]})
         cursor = max([after, *(r[4] for r in rows)])
         return {"callsign": device.callsign, "cursor": cursor, "now": now, "poll_s": self.poll_s,
                 "open": [r[0] for r in rows], "alerts": items}

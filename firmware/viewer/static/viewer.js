@@ -91,6 +91,9 @@ function renderDetail() {
   $("camera").textContent = `${a.camera} (track ${a.track_id})`;
   $("alert-no").textContent = "alert #" + a.seq;
   $("alert-deployment").textContent = a.deployment ? "· deployment " + a.deployment : "";
+  const ctx = $("context"), ctxSrc = `/api/alerts/${a.id}/context.jpg`;
+  $("context-panel").classList.toggle("hidden", !a.has_context);
+  if (a.has_context && ctx.getAttribute("src") !== ctxSrc) ctx.src = ctxSrc;
   for (const which of ["probe", "reference"]) {
     const img = $(which), has = a["has_" + which];
     img.classList.toggle("hidden", !has); img.nextElementSibling.classList.toggle("hidden", has);
