@@ -50,7 +50,7 @@ class OutboxStore(Protocol):
 
     def mark_sent(self, alert_ids: Iterable[str], when: float) -> None: ...
 
-    def acknowledge(self, alert_ids: Iterable[str]) -> int: ...
+    def acknowledge(self, alert_ids: Iterable[str], when: float) -> int: ...
 
     def close(self) -> None: ...
 
@@ -286,7 +286,7 @@ class ApplianceLink:
         if not stored:
             return len(acked)
         try:
-            return db.acknowledge(stored)
+            return db.acknowledge(stored, self.clock.time())
         except (sqlite3.OperationalError, StorageError) as exc:
             # a full disk cannot even delete: the rows are resent and dropped by the viewer as duplicates,
             # and the alerts in memory keep flowing
