@@ -130,9 +130,11 @@ def load_role(models_dir: Path, role: str, *, accelerator: str = "auto", device:
     fallback = ""
     if accelerator != "cpu":
         try:
+            if f"{role}_edgetpu" in read_manifest(models_dir):
+                model_file(models_dir, role, "edgetpu")  # a compiled file that does not match is refused
             model = EdgeTpuAccelerator(device=device).load(model_file(models_dir, role, "int8"), threads)
             return LoadedModel(model, "int8", "edgetpu", f"Edge TPU ({device})")
-        except AcceleratorError as exc:
+        except (AcceleratorError, ModelError) as exc:
             if accelerator == "edgetpu":
                 raise
             log.warning("%s: %s; falling back to the CPU", role, exc)
