@@ -141,10 +141,6 @@ def test_edgetpu_forced_without_device_fails_clearly_and_auto_falls_back() -> No
     assert loaded.backend == "cpu" and "Edge TPU unavailable" in loaded.note
 
 
-def test_auto_precision_measures_and_says_which() -> None:
-    loaded = load_role(REPO_MODELS_DIR, "face_embedder", accelerator="cpu", precision="auto", threads=1)
-    assert loaded.precision in ("int8", "float")
-    assert "measured faster" in loaded.note and "ms int8" in loaded.note
 
 
 def test_detector_refuses_non_image_input(recognizer: Recognizer) -> None:

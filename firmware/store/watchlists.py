@@ -92,8 +92,12 @@ def import_report(result: ImportResult, duplicates: list[DuplicatePair]) -> dict
 
 
 def replace_active(db: sqlite_utils.Database, deployment_id: int, result: ImportResult,
-                   duplicates: list[DuplicatePair], *, clock: Clock, actor: str) -> WatchlistRecord:
+                   duplicates: list[DuplicatePair], *, clock: Clock, actor: str,
+                   models: dict[str, str] | None = None) -> WatchlistRecord:
     """Make `result`'s accepted entries the watchlist of open deployment `deployment_id`, atomically.
+
+    `models` (role → model file and sha256 that made the embeddings) goes into the report and the audit row;
+    a camera whose files differ does not search the list (`WatchlistWatcher`).
 
     Refuses (PolicyError, nothing written) when that deployment is no longer the open one (stopped during
     enrolment) or when no entry was accepted (an empty list would silently stop all matching).
@@ -103,6 +107,8 @@ def replace_active(db: sqlite_utils.Database, deployment_id: int, result: Import
         raise NothingEnrolled(f"no entry of bundle {result.bundle_sha256[:16]} could be enrolled "
                               f"({len(result.rejected)} rejected); the previous watchlist stays active")
     report = import_report(result, duplicates)
+    if models:
+        report["models"] = dict(models)
     m = result.manifest
     now = clock.time()
     with transaction(db):

@@ -83,8 +83,10 @@ def install_bundle(db: sqlite_utils.Database, source: Path | str | BinaryIO, *,
                    calibration: ScoreCalibration, threshold: float, actor: str,
                    limits: BundleLimits | None = None, categories: Sequence[str] = BASE_CATEGORIES,
                    require_ref_match: bool = True,
-                   on_progress: ProgressCallback | None = None) -> InstallOutcome:
-    """Verify and enrol the bundle at `source`, then make it the open deployment's watchlist.
+                   on_progress: ProgressCallback | None = None,
+                   models: dict[str, str] | None = None) -> InstallOutcome:
+    """Verify and enrol the bundle at `source`, then make it the open deployment's watchlist; `models` (the
+    enroller's `Recognizer.model_files()`) is recorded with it.
 
     Raises PolicyError with no open deployment (`NoOpenDeployment`) or a foreign deployment reference, a
     BundleError subclass for a refused bundle, PolicyError when no entry could be enrolled (`NothingEnrolled`);
@@ -114,7 +116,7 @@ def install_bundle(db: sqlite_utils.Database, source: Path | str | BinaryIO, *,
                 f"under authority {dep.authority!r}; build the list for this deployment")
         result = enrol_bundle(bundle, enroller, on_progress)
         duplicates = duplicate_subjects(result, calibration, threshold)
-        record = replace_active(db, dep.id, result, duplicates, clock=clock, actor=actor)
+        record = replace_active(db, dep.id, result, duplicates, clock=clock, actor=actor, models=models)
     except Exception as exc:  # audited whatever it was (a refusal, a model or disk failure), then re-raised
         _audit_refusal(db, clock, actor, exc, deployment_id, bundle_sha256, source)
         raise
