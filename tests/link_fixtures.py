@@ -24,9 +24,9 @@ from sqlite_utils import Database
 
 from firmware.bench.loopback import LoopbackKeys, make_keys
 from firmware.config import LinkConfig
-from firmware.link import outbox
 from firmware.link.keys import load_keypair
 from firmware.link.messages import Alert
+from firmware.store import outbox
 from firmware.store.db import open_db
 
 # The loss test's record of which alerts the appliance made: written in the alert's own transaction.
@@ -178,7 +178,7 @@ def _appliance_main(argv: list[str]) -> int:
     db = create_outbox(args.db)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with ApplianceLink(link_config(keys, args.alerts_port, args.preview_port), args.db,
+    with ApplianceLink(link_config(keys, args.alerts_port, args.preview_port), outbox.opener(args.db),
                        when_decision=lambda d: None) as link:
         print("ready", flush=True)
         while not stop.is_set():

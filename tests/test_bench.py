@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firmware.bench.match import ChunkedLayout, Float32Layout, probes, unit_rows
+from firmware.bench.match import Float32Layout, IndexLayout, probes, unit_rows
 from firmware.bench.memory import MIB, RssSampler, peak_rss_bytes
 from firmware.bench.timing import Samples
 from firmware.capture.compose import PanningStill, compose, read_background
@@ -35,19 +35,17 @@ def test_rss_sampler_sees_a_temporary_allocation() -> None:
     assert peak_rss_bytes() >= rss.peak_bytes * 0.9
 
 
-def test_compact_layouts_find_the_exact_top1_of_mated_probes() -> None:
+def test_index_and_batches_find_the_exact_top3_of_float32() -> None:
     rng = np.random.default_rng(1)
     matrix = unit_rows(20_000, rng)
     mated, random = probes(matrix, 30, rng)
-    exact = Float32Layout(matrix)
-    truth = [exact.search(p)[0] for p in mated]
-    for dtype in ("float16", "int8"):
-        layout = ChunkedLayout(matrix, dtype)
-        assert [layout.search(p)[0] for p in mated] == truth, dtype
-        assert layout.nbytes <= matrix.nbytes // 2
-    batch = exact.search_batch(np.concatenate([mated[:5], random[:5]]))
-    assert [b[0] for b in batch[:5]] == truth[:5]
-    assert [list(b) for b in batch[5:]] == [list(exact.search(p)) for p in random[:5]]
+    exact, index = Float32Layout(matrix), IndexLayout(matrix)
+    both = np.concatenate([mated, random])
+    truth = [list(exact.search(p)) for p in both]
+    assert [list(index.search(p)) for p in both] == truth
+    assert [list(b) for b in index.search_batch(both)] == truth
+    assert [list(b) for b in exact.search_batch(both)] == truth
+    assert index.nbytes == matrix.nbytes // 4
 
 
 def test_scene_pastes_faces_without_overlap_and_refuses_too_many() -> None:
@@ -68,9 +66,10 @@ def test_bench_match_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "match", "--sizes", "2000", "--probes", "10", "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     res = r["sizes"]["2000"]
-    assert set(res) >= {"float32", "float32_batch", "float16", "int8_rescore"}
-    assert res["float16"]["mib"] == pytest.approx(res["float32"]["mib"] / 2)
-    assert res["int8_rescore"]["top1_recall"] >= 0.9
+    assert set(res) == {"float32", "float32_batch", "int8_simd", "int8_simd_batch"}
+    assert res["int8_simd"]["mib"] == pytest.approx(res["float32"]["mib"] / 4)
+    assert res["int8_simd"]["top1_recall"] == res["int8_simd_batch"]["top1_recall"] == 1.0
+    assert r["kernels"]
 
 
 def test_bench_match_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -43,7 +43,8 @@ def test_demo_alerts_reach_the_viewer_and_a_decision_reaches_the_audit_log(tmp_p
             if alerts and decided is None:
                 decided = alerts[-1]["id"]
                 r = httpx.post(f"http://127.0.0.1:{port}/api/alerts/{decided}/decision",
-                               json={"outcome": "false_alert", "note": "demo test"}, timeout=5.0)
+                               json={"outcome": "false_alert", "note": "demo test"}, timeout=5.0,
+                               headers={"Origin": f"http://127.0.0.1:{port}"})
                 assert r.status_code == 200, r.text
             if decided is not None:
                 states = {a["id"]: a["state"] for a in alerts}

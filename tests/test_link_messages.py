@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 
@@ -159,20 +160,31 @@ def test_handheld_event_refuses_bad_fields(change: dict, kind: str) -> None:
 HEALTH = Health(t_wall=1.7e9, cameras_fps={"cam0": 14.5}, accelerator="cpu", temperature_c=None,
                 disk_free_mb=None, watchlist_size=182, watchlist_expires=1.8e9, deployment="OP-1 at High St",
                 import_time=1.7e9, import_outcome="accepted", import_accepted=182, import_rejected=18,
-                import_deployment_ref="OP-1")
+                import_deployment_ref="OP-1", disk_low=False)
 IMPORT_FIELDS = [f for f in HEALTH.__dataclass_fields__ if f.startswith("import_")]
 
 
-def test_health_version_2_carries_the_import_result() -> None:
+def test_health_carries_the_import_result_and_the_disk_state() -> None:
     header = json.loads(HEALTH.encode()[0])
-    assert header["v"] == 2 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
+    assert header["v"] == 3 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
+    assert header["disk_low"] is False and header["accelerator"] == "cpu"
     assert decode(HEALTH.encode()) == HEALTH
+    low = dataclasses.replace(HEALTH, disk_low=True)
+    assert decode(low.encode()) == low
+
+
+def test_a_version_2_health_still_decodes_with_no_disk_state() -> None:
+    """An appliance from before protocol 1.3 sends health version 2 without `disk_low`: it stays unset."""
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k != "disk_low"}
+    old = decode([json.dumps({**header, "v": 2}).encode()])
+    assert isinstance(old, Health) and old.disk_low is None and old.import_accepted == 182
 
 
 def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
     """An appliance from before protocol 1.2 sends health version 1 without the import fields: the viewer
     takes it, and the import fields stay unset."""
-    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k not in IMPORT_FIELDS}
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items()
+              if k not in IMPORT_FIELDS and k != "disk_low"}
     old = decode([json.dumps({**header, "v": 1}).encode()])
     assert isinstance(old, Health) and old.watchlist_size == 182
     assert all(getattr(old, f) is None for f in IMPORT_FIELDS) and len(IMPORT_FIELDS) == 7
@@ -180,7 +192,9 @@ def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
 
 @pytest.mark.parametrize(("change", "kind"), [
     ({"v": 1}, "unknown_field"),  # a version 1 message has no import fields
-    ({"v": 3}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
+    ({"v": 2}, "unknown_field"),  # nor a version 2 one `disk_low`
+    ({"disk_low": "yes"}, "bad_field"), ({"disk_low": 1}, "bad_field"),
+    ({"v": 4}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
     ({"import_outcome": "maybe"}, "bad_field"), ({"import_accepted": -1}, "bad_field"),
     ({"import_reason": "x" * 201}, "bad_field")])
 def test_health_versions_and_import_fields_are_checked(change: dict, kind: str) -> None:

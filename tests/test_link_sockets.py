@@ -24,10 +24,10 @@ from link_fixtures import (
 
 from firmware.config import LinkConfig
 from firmware.errors import KeyFileError, LinkError, PolicyError
-from firmware.link import outbox
 from firmware.link.appliance_link import ApplianceLink
 from firmware.link.messages import Alert, Decision, DecisionAck, Health, Heartbeat, Preview, decode
 from firmware.link.viewer_link import ViewerLink
+from firmware.store import outbox
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -76,7 +76,7 @@ def test_alerts_arrive_in_order_and_leave_the_outbox(keys: PairedKeys, db_path: 
     made = [add_alert(db, s) for s in range(1, 31)]
     rec = Recorder()
     config = link_config(keys)
-    with ApplianceLink(config, db_path, when_decision=lambda d: None) as app, \
+    with ApplianceLink(config, outbox.opener(db_path), when_decision=lambda d: None) as app, \
             rec.viewer(_ports(config, app), keys) as viewer:
         assert wait_for(lambda: len(rec.alerts) == 30)
         later = add_alert(db, 31)
@@ -100,7 +100,7 @@ def test_decisions_reach_the_appliance_and_are_acknowledged(keys: PairedKeys, db
 
     rec = Recorder()
     config = link_config(keys)
-    with ApplianceLink(config, db_path, when_decision=when_decision) as app, \
+    with ApplianceLink(config, outbox.opener(db_path), when_decision=when_decision) as app, \
             rec.viewer(_ports(config, app), keys) as viewer:
         assert wait_for(lambda: len(rec.alerts) == 1)
         good = viewer.decide(alert.alert_id, "confirmed_not_stopped", "walked on")
@@ -121,7 +121,7 @@ def test_an_alert_the_viewer_cannot_keep_stays_in_the_outbox(keys: PairedKeys, d
         raise OSError("No space left on device")
 
     links: list[bool] = []
-    with ApplianceLink(config, db_path, when_decision=lambda d: None) as app:
+    with ApplianceLink(config, outbox.opener(db_path), when_decision=lambda d: None) as app:
         with ViewerLink(_ports(config, app), when_alert=disk_full, when_link=links.append,
                         keypair=keys.laptop, appliance_public=keys.appliance.public) as broken:
             assert wait_for(lambda: broken.failure is not None)
@@ -146,7 +146,7 @@ def test_health_and_the_newest_preview_reach_the_viewer(keys: PairedKeys, db_pat
     config = dataclasses.replace(link_config(keys), health_interval=0.5)
     health = Health(t_wall=time.time(), cameras_fps={"cam0": 12.5}, accelerator="cpu", temperature_c=55.0,
                     disk_free_mb=900.0, watchlist_size=42, watchlist_expires=None, deployment="D1")
-    with ApplianceLink(config, db_path, when_decision=lambda d: None) as app:
+    with ApplianceLink(config, outbox.opener(db_path), when_decision=lambda d: None) as app:
         app.set_health(health)
         with ViewerLink(_ports(config, app), when_alert=rec.alerts.append, when_health=rec.health.append,
                         when_preview=when_preview, keypair=keys.laptop,
@@ -182,7 +182,7 @@ def test_both_sides_see_the_link_go_down_and_up_within_3_s(keys: PairedKeys, db_
     app_links: list[tuple[bool, float]] = []
 
     def appliance(cfg: LinkConfig) -> ApplianceLink:
-        return ApplianceLink(cfg, db_path, when_decision=lambda d: None,
+        return ApplianceLink(cfg, outbox.opener(db_path), when_decision=lambda d: None,
                              when_link=lambda up: app_links.append((up, time.monotonic())))
 
     app = appliance(config)
@@ -242,7 +242,7 @@ def test_unpaired_key_and_plain_clients_receive_nothing(keys: PairedKeys, db_pat
     config = link_config(keys)
     ctx = zmq.Context()
     try:
-        with ApplianceLink(config, db_path, when_decision=lambda d: None) as app:
+        with ApplianceLink(config, outbox.opener(db_path), when_decision=lambda d: None) as app:
             intruders = []
             for curve in ((stranger_public, stranger_secret, keys.appliance.public), None):
                 intruders.append(_intruder_dealer(ctx, app.alerts_port, curve))
@@ -275,10 +275,10 @@ def test_unpaired_key_and_plain_clients_receive_nothing(keys: PairedKeys, db_pat
 
 def test_close_is_safe_twice_and_a_busy_port_is_a_clear_error(keys: PairedKeys, db_path: Path) -> None:
     config = link_config(keys)
-    app = ApplianceLink(config, db_path, when_decision=lambda d: None)
+    app = ApplianceLink(config, outbox.opener(db_path), when_decision=lambda d: None)
     busy = _ports(config, app)
     with pytest.raises(LinkError, match="cannot listen"):
-        ApplianceLink(busy, db_path, when_decision=lambda d: None)
+        ApplianceLink(busy, outbox.opener(db_path), when_decision=lambda d: None)
     viewer = Recorder().viewer(busy, keys)
     viewer.close()
     viewer.close()
@@ -291,7 +291,7 @@ def test_appliance_refuses_a_secret_key_others_can_read(keys: PairedKeys, db_pat
     config = link_config(keys)
     Path(config.secret_key).chmod(0o644)
     with pytest.raises(KeyFileError, match="mode 0644"):
-        ApplianceLink(config, db_path, when_decision=lambda d: None)
+        ApplianceLink(config, outbox.opener(db_path), when_decision=lambda d: None)
 
 
 def test_garbage_from_an_authenticated_peer_changes_nothing_over_real_sockets(keys: PairedKeys,
@@ -305,7 +305,7 @@ def test_garbage_from_an_authenticated_peer_changes_nothing_over_real_sockets(ke
     garbage = malformed(11, 2000)
     ctx = zmq.Context()
     try:
-        with ApplianceLink(config, db_path, when_decision=lambda d: None) as app:
+        with ApplianceLink(config, outbox.opener(db_path), when_decision=lambda d: None) as app:
             raw = ctx.socket(zmq.DEALER)
             raw.linger = 0
             raw.curve_publickey, raw.curve_secretkey = keys.laptop.public, keys.laptop.secret

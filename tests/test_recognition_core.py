@@ -183,3 +183,23 @@ def test_tiled_detection_finds_small_faces_where_they_are(recognizer: Recognizer
                 if x1 <= d.box[0] and y1 <= d.box[1] and d.box[2] <= x2 and d.box[3] <= y2] for d in tiled]
     assert all(len(o) == 1 for o in owners), "a detection off every pasted face (tile offsets wrong?)"
     assert len({o[0] for o in owners}) == len(tiled), "a face found twice across overlapping tiles"
+
+
+def test_watchlist_search_is_exact_on_real_embeddings(recognizer: Recognizer, lfw_dir: Path) -> None:
+    """The int8 scan + float32 re-scoring returns the float32 top-k on real LFW embeddings (whose largest
+    component sets the int8 scale), with the same cosines."""
+    from firmware.match.watchlist_index import WatchlistIndex
+
+    people = [d for d in sorted((lfw_dir / "images").iterdir()) if (d / f"{d.name}_0002.jpg").exists()][:30]
+    assert len(people) == 30
+    listed = np.stack([embed_main_face(recognizer, d / f"{d.name}_0001.jpg") for d in people])
+    index = WatchlistIndex([d.name for d in people], listed, load_calibration(REPO_MODELS_DIR))
+    hits = 0
+    for d in people:
+        probe = embed_main_face(recognizer, d / f"{d.name}_0002.jpg")
+        found = index.search(probe, k=3)
+        expect = np.argsort(-(listed @ probe), kind="stable")[:3]
+        assert [m.subject_id for m in found] == [people[i].name for i in expect]
+        assert [m.cosine for m in found] == pytest.approx([float(listed[i] @ probe) for i in expect], abs=1e-6)
+        hits += found[0].subject_id == d.name
+    assert hits >= 25  # the second photo finds its person: a sanity check that these are real embeddings

@@ -10,8 +10,7 @@ from link_fixtures import tiny_jpeg
 
 from firmware.errors import PolicyError, StorageError
 from firmware.hardware.clock import FakeClock
-from firmware.link import outbox
-from firmware.store import alerts, audit, deployments
+from firmware.store import alerts, audit, deployments, outbox
 from firmware.store.alerts import NewAlert
 from firmware.store.db import open_db
 from firmware.store.stats import StatsCounters, read_stats

@@ -45,8 +45,8 @@ WS_URL = "ws://127.0.0.1/ws"
 
 
 def client_for(console: Console) -> TestClient:
-    """A test client that names the host the way a local browser does."""
-    return TestClient(create_app(console), base_url="http://127.0.0.1")
+    """A test client that names the host, and its own origin, the way the viewer's page in a browser does."""
+    return TestClient(create_app(console), base_url="http://127.0.0.1", headers={"Origin": "http://127.0.0.1"})
 
 
 def receive_until(ws: Any, kind: str, predicate: Any = lambda m: True, limit: int = 200) -> dict[str, Any]:
@@ -109,7 +109,8 @@ def test_bad_decisions_and_foreign_pages_are_refused(console: Console, appliance
     with client_for(console) as client:
         bad = client.post(f"/api/alerts/{alert.id}/decision", json={"outcome": "arrested"})
         assert bad.status_code == 409 and "unknown decision" in bad.json()["error"]
-        assert client.post(f"/api/alerts/{alert.id}/decision", content=b"{").status_code == 400
+        assert client.post(f"/api/alerts/{alert.id}/decision", content=b"{",
+                           headers={"Content-Type": "application/json"}).status_code == 400
         with pytest.raises(WebSocketDisconnect), client.websocket_connect(
                 WS_URL, headers={"origin": "http://evil.example"}) as ws:
             ws.receive_json()
@@ -258,3 +259,36 @@ def test_the_newest_watchlist_import_result_reaches_the_page(console: Console,
         assert {"import_outcome": "refused", "import_code": "untrusted_signer",
                 "import_reason": "signature by an untrusted key"}.items() <= status["health"].items()
         assert client.get("/api/state").json()["health"]["import_code"] == "untrusted_signer"
+
+
+@pytest.mark.parametrize("headers, body, status", [
+    ({"Content-Type": "text/plain", "Origin": "http://127.0.0.1"}, b'{"outcome":"false_alert"}', 415),
+    ({"Content-Type": "application/json", "Origin": "http://evil.example:8000"}, b'{"outcome":"false_alert"}',
+     403),
+    ({"Content-Type": "application/json"}, b'{"outcome":"false_alert"}', 403),
+    ({"Content-Type": "application/json", "Origin": "http://127.0.0.1:9999"}, b'{"outcome":"false_alert"}', 403),
+    ({"Content-Type": "application/json", "Origin": "http://127.0.0.1"},
+     b'{"outcome":"false_alert","note":"' + b"x" * 20_000 + b'"}', 413),
+])
+def test_forged_or_oversized_decision_is_refused(console: Console, appliance: LoopbackAppliance,
+                                                 headers: dict[str, str], body: bytes, status: int) -> None:
+    """Issue 13, finding 5: a page of another origin recorded the operator's decision with a no-cors POST
+    of text/plain. Every POST must now be JSON with this page's Origin, and its body at most 16 KiB."""
+    alert = appliance.raise_alert(1)
+    assert wait_for(lambda: console.store.last_seq() == 1)
+    client = TestClient(create_app(console), base_url="http://127.0.0.1")
+    response = client.post(f"/api/alerts/{alert.id}/decision", content=body, headers=headers)
+    assert response.status_code == status
+    assert console.store.alert(alert.id)["state"] == "pending"  # type: ignore[index]
+    assert appliance_row(appliance, alert.id) == ("pending", None, None)
+
+
+def test_chunked_body_without_a_length_is_capped(console: Console) -> None:
+    """A body sent in chunks (no Content-Length) is counted as it arrives and refused past 16 KiB."""
+    def chunks() -> Any:
+        for _ in range(100):
+            yield b"x" * 1024
+    client = TestClient(create_app(console), base_url="http://127.0.0.1")
+    response = client.post("/api/alerts/x/decision", content=chunks(),
+                           headers={"Content-Type": "application/json", "Origin": "http://127.0.0.1"})
+    assert response.status_code == 413

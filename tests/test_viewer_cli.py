@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -106,3 +107,38 @@ def test_bench_link_prints_latency_figures(capsys: pytest.CaptureFixture[str]) -
     result = json.loads(capsys.readouterr().out)
     assert result["alerts"] == 5 and result["measured_at"] == "websocket receive"
     assert 0 < result["min_ms"] <= result["p50_ms"] <= result["p99_ms"] <= result["max_ms"] < 10_000
+    assert set(result["parts"]) == {"record", "link", "viewer", "page"}
+    slowest = result["slowest"][0]
+    assert slowest["total_ms"] == pytest.approx(sum(slowest[f"{p}_ms"] for p in result["parts"]), abs=0.1)
+
+
+@pytest.mark.slow
+def test_bench_link_load_runs_quiet_then_loaded_and_stops_its_load(capsys: pytest.CaptureFixture[str]) -> None:
+    import psutil
+
+    from firmware.bench.link import BusyLoad
+
+    with BusyLoad(2, nice=0) as load:
+        pids = [p.pid for p in load.procs]
+        # they run without sleeping (on a shared machine they get what the scheduler gives them)
+        assert wait_for(lambda: all(psutil.Process(pid).cpu_times().user > 0.05 for pid in pids), timeout=10)
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
+    assert main(["bench", "link", "--alerts", "3", "--no-browser", "--load", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["load"] == 1 and result["alerts"] == 3 and result["quiet"]["alerts"] == 3
+    assert main(["bench", "link", "--load", "-1"]) == 2
+    assert main(["bench", "link", "--load", "1", "--load-nice", "-5"]) == 2
+
+
+def test_bench_load_runs_at_the_camera_units_niceness() -> None:
+    """The busy processes stand for camera pipelines, so they get the priority the camera unit gives them."""
+    import psutil
+
+    from firmware.bench.link import CAMERA_NICE, BusyLoad
+
+    unit = (REPO / "systemd" / "lfr-camera@.service").read_text()
+    assert f"\nNice={CAMERA_NICE}\n" in unit
+    assert "Nice=" not in (REPO / "systemd" / "lfr-appliance.service").read_text()
+    with BusyLoad(1) as load:
+        time.sleep(0.5)
+        assert psutil.Process(load.procs[0].pid).nice() == CAMERA_NICE

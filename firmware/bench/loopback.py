@@ -16,7 +16,7 @@ from firmware.hardware.clock import Clock, SystemClock
 from firmware.link.appliance_link import ApplianceLink
 from firmware.link.keys import AllowedKeys, KeyPair, create_keypair
 from firmware.link.messages import Decision, HandheldEvent, Health
-from firmware.store import deployments
+from firmware.store import deployments, outbox
 from firmware.store.alerts import NewAlert, record_alert, record_decision
 from firmware.store.db import open_db
 from firmware.store.handheld import record_handheld_event
@@ -73,7 +73,7 @@ class LoopbackAppliance:
         self.last_record_s = 0.0
         """Seconds the newest `raise_alert` spent in `record_alert` (the appliance's own transaction)."""
         config = loopback_config(keys, alerts_port, preview_port, **timings)
-        self.link = ApplianceLink(config, self.db_path, when_decision=self._record,
+        self.link = ApplianceLink(config, outbox.opener(self.db_path), when_decision=self._record,
                                   when_handheld_event=self._record_handheld, keypair=keys.appliance)
         self.viewer_config = dataclasses.replace(config, alerts_port=self.link.alerts_port,
                                                  preview_port=self.link.preview_port)

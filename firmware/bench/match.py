@@ -1,12 +1,12 @@
-"""`lfr bench match`: 1:N search time per probe and memory against watchlist size, for several layouts.
+"""`lfr bench match`: 1:N search time per probe and memory against watchlist size, the index vs float32.
 
 Layouts, each searched for the top 3:
-- `float32`: the `WatchlistIndex` layout, one matrix-vector product (BLAS sgemv) and argpartition;
-- `float32_batch`: the same matrix, all faces of a frame (16 here) searched in one matrix product (sgemm),
-  time per probe;
-- `float16`: half the memory; rows upcast to float32 in chunks of `CHUNK` rows, then sgemv per chunk;
-- `int8_rescore`: a quarter of the memory (one scale for the whole matrix: rows are unit vectors), scored
-  chunk by chunk the same way, then the top `RESCORE` candidates rescored exactly against float32 rows.
+- `float32`: the search before issue 17 (and the reference for recall): one float32 matrix-vector product
+  (numpy / BLAS sgemv) over all rows, then argpartition;
+- `float32_batch`: the same matrix, all faces of a frame (16 here) in one matrix product (sgemm), per probe;
+- `int8_simd`: `WatchlistIndex.search`, the appliance's search: int8 scan with NumKong's SIMD kernels, then
+  exact float32 re-scoring of the best candidates (exact top-k, see `firmware/match/watchlist_index.py`);
+- `int8_simd_batch`: `WatchlistIndex.search_many` over the same 16 probes, per probe.
 Watchlists are random unit vectors (192-d); probes are either mated (a watchlist row plus noise, at the cosine
 of a genuine LFW pair) or random (nobody on the list). Top-1 recall is agreement with exact float32 search.
 """
@@ -14,21 +14,25 @@ of a genuine LFW pair) or random (nobody on the list). Top-1 recall is agreement
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Sequence
+from importlib import metadata
 from typing import Any
 
+import numkong
 import numpy as np
 
 from firmware.bench.timing import Samples, ratio, timed
+from firmware.match.score import ScoreCalibration
+from firmware.match.watchlist_index import WatchlistIndex
 from firmware.progress import progress
 
 DIM = 192
 K = 3
-CHUNK = 16_384
-RESCORE = 32
 BATCH = 16
 # Noise giving a cosine of about 0.6 between a probe and its watchlist row, as for a genuine LFW pair.
 MATED_NOISE = 1.3
+_CALIBRATION = ScoreCalibration(slope=20.0, cosine_at_threshold=0.4)
 
 
 def unit_rows(n: int, rng: np.random.Generator, dim: int = DIM) -> np.ndarray:
@@ -58,7 +62,7 @@ def _top(sims: np.ndarray, k: int) -> np.ndarray:
 
 
 class Float32Layout:
-    """Exact search, the `WatchlistIndex` layout."""
+    """Exact float32 search with numpy: the matrix-vector product the appliance used before issue 17."""
 
     name = "float32"
 
@@ -79,49 +83,28 @@ class Float32Layout:
         return list(np.take_along_axis(idx, order, axis=1))
 
 
-class ChunkedLayout:
-    """float16 or int8 storage scored chunk by chunk in float32; int8 then rescored exactly."""
+class IndexLayout:
+    """`WatchlistIndex` (int8 SIMD scan + float32 re-scoring), returning row numbers like the others."""
 
-    def __init__(self, matrix: np.ndarray, dtype: str) -> None:
-        self.name = "float16" if dtype == "float16" else "int8_rescore"
-        if dtype == "float16":
-            self.scale = 1.0
-            self.store = matrix.astype(np.float16)
-            self.exact: np.ndarray | None = None
-        else:
-            self.scale = float(np.abs(matrix).max()) / 127.0
-            self.store = np.empty(matrix.shape, np.int8)
-            for s in range(0, len(matrix), CHUNK):
-                self.store[s:s + CHUNK] = np.rint(matrix[s:s + CHUNK] / self.scale)
-            # The float32 rows are read only for RESCORE candidates: on a device they can stay on disk (mmap).
-            self.exact = matrix
-        self._buf = np.empty((CHUNK, DIM), np.float32)
+    name = "int8_simd"
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        self.index = WatchlistIndex([str(i) for i in range(len(matrix))], matrix, _CALIBRATION)
 
     @property
     def nbytes(self) -> int:
-        """Bytes that must stay resident: the compact matrix (the exact rows can live on disk)."""
-        return int(self.store.nbytes)
+        """Bytes each search scans (the float32 rows are read only for a few candidates)."""
+        return self.index.scan_bytes
 
     def search(self, probe: np.ndarray) -> np.ndarray:
-        keep = RESCORE if self.exact is not None else K
-        cand_idx, cand_sim = [], []
-        for s in range(0, len(self.store), CHUNK):
-            blk = self.store[s:s + CHUNK]
-            buf = self._buf[:len(blk)]
-            buf[...] = blk
-            sims = buf @ probe
-            top = _top(sims, keep)
-            cand_idx.append(top + s)
-            cand_sim.append(sims[top])
-        idx, sim = np.concatenate(cand_idx), np.concatenate(cand_sim)
-        if self.exact is not None:
-            idx = idx[_top(sim, RESCORE)]
-            return idx[_top(self.exact[idx] @ probe, K)]
-        return idx[_top(sim, K)]
+        return np.array([int(m.subject_id) for m in self.index.search(probe, K)])
+
+    def search_batch(self, batch: np.ndarray) -> list[np.ndarray]:
+        return [np.array([int(m.subject_id) for m in found]) for found in self.index.search_many(batch, K)]
 
 
 def bench_size(n: int, n_probes: int, rng: np.random.Generator) -> dict[str, Any]:
-    """All layouts on one watchlist of `n` rows: time per probe, resident bytes, top-1 recall vs float32.
+    """All layouts on one watchlist of `n` rows: time per probe, bytes scanned, top-1 recall vs float32.
 
     The layouts take turns probe by probe (and batch by batch), so a change in the machine's load during
     the run hits them all alike and the ratios stay comparable.
@@ -129,32 +112,45 @@ def bench_size(n: int, n_probes: int, rng: np.random.Generator) -> dict[str, Any
     matrix = unit_rows(n, rng)
     mated, random = probes(matrix, n_probes, rng)
     allp = np.concatenate([mated, random])
-    layouts: dict[str, Any] = {"float32": Float32Layout(matrix), "float16": ChunkedLayout(matrix, "float16"),
-                               "int8_rescore": ChunkedLayout(matrix, "int8")}
+    t0 = time.perf_counter()
+    index = IndexLayout(matrix)
+    build_ms = (time.perf_counter() - t0) * 1e3
+    layouts: dict[str, Float32Layout | IndexLayout] = {"float32": Float32Layout(matrix), "int8_simd": index}
     for layout in layouts.values():
         for p in allp[:3]:
             layout.search(p)
-    samples = {name: Samples(name) for name in (*layouts, "float32_batch")}
-    tops: dict[str, list[int]] = {name: [] for name in samples}
+    names = ("float32", "float32_batch", "int8_simd", "int8_simd_batch")
+    samples = {name: Samples(name) for name in names}
+    tops: dict[str, list[int]] = {name: [] for name in names}
     for start in range(0, len(allp), BATCH):
         batch = allp[start:start + BATCH]
-        found = timed(samples["float32_batch"], layouts["float32"].search_batch, batch)
-        tops["float32_batch"] += [int(f[0]) for f in found]
+        for name, layout in layouts.items():
+            found = timed(samples[f"{name}_batch"], layout.search_batch, batch)
+            tops[f"{name}_batch"] += [int(f[0]) for f in found]
         for p in batch:
             for name, layout in layouts.items():
                 tops[name].append(int(timed(samples[name], layout.search, p)[0]))
-    samples["float32_batch"] = Samples("per probe", [t / BATCH for t in samples["float32_batch"].seconds])
+    for name in ("float32_batch", "int8_simd_batch"):
+        per_probe = [t / BATCH for t in samples[name].seconds]
+        samples[name] = Samples("per probe", per_probe)
     truth = np.array(tops["float32"])
     out: dict[str, Any] = {}
     for name, s in samples.items():
         found_top = np.array(tops[name])
-        nbytes = layouts[name].nbytes if name in layouts else layouts["float32"].nbytes
-        out[name] = {**s.summary(), "mib": nbytes / 2**20, "top1_recall": float(np.mean(found_top == truth)),
+        out[name] = {**s.summary(), "mib": layouts[name.removesuffix("_batch")].nbytes / 2**20,
+                     "top1_recall": float(np.mean(found_top == truth)),
                      "top1_recall_mated": float(np.mean(found_top[:n_probes] == truth[:n_probes]))}
-    out["float32_batch"]["batch"] = BATCH
+    for name in ("float32_batch", "int8_simd_batch"):
+        out[name]["batch"] = BATCH
+    out["int8_simd"]["build_ms"] = build_ms
     for v in out.values():
         v["speed_vs_float32"] = ratio(out["float32"]["p50_ms"], v["p50_ms"])
     return out
+
+
+def kernels() -> list[str]:
+    """The SIMD kernel families NumKong found on this CPU (e.g. `genoa` on Zen 4, `neonsdot` on a Pi 5)."""
+    return sorted(name for name, on in numkong.get_capabilities().items() if on)
 
 
 def run_match(sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000), n_probes: int = 100,
@@ -165,19 +161,19 @@ def run_match(sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000), n_prob
     for n in progress(list(sizes), "watchlist sizes", len(sizes)):
         results[str(n)] = bench_size(n, n_probes, rng)
         gc.collect()
-    return {"dim": DIM, "k": K, "probes_per_size": 2 * n_probes, "chunk_rows": CHUNK, "rescore": RESCORE,
-            "sizes": results}
+    return {"dim": DIM, "k": K, "probes_per_size": 2 * n_probes, "batch": BATCH,
+            "numkong": metadata.version("numkong"), "kernels": kernels(), "sizes": results}
 
 
 def format_match(r: dict[str, Any]) -> str:
-    lines = [f"top-{r['k']} search of {r['probes_per_size']} probes (half mated) per size, {r['dim']}-d",
-             f"{'size':>9} {'layout':14} {'p50 ms':>9} {'p99 ms':>9} {'MiB':>8} {'top-1 recall':>12} "
+    lines = [f"top-{r['k']} search of {r['probes_per_size']} probes (half mated) per size, {r['dim']}-d; "
+             f"NumKong {r['numkong']} kernels: {', '.join(r['kernels'])}",
+             f"{'size':>9} {'layout':16} {'p50 ms':>9} {'p99 ms':>9} {'MiB read':>9} {'top-1 recall':>12} "
              f"{'speed':>6}"]
     for n, res in r["sizes"].items():
         for name, v in res.items():
-            if isinstance(v, dict):
-                lines.append(f"{int(n):9d} {name:14} {v['p50_ms']:9.3f} {v['p99_ms']:9.3f} {v['mib']:8.1f} "
-                             f"{v['top1_recall']:12.4f} {v['speed_vs_float32']:6.2f}")
-    lines.append("speed = float32 p50 / layout p50 (same run); float32_batch is per probe in a batch of "
-                 f"{BATCH}")
+            lines.append(f"{int(n):9d} {name:16} {v['p50_ms']:9.3f} {v['p99_ms']:9.3f} {v['mib']:9.1f} "
+                         f"{v['top1_recall']:12.4f} {v['speed_vs_float32']:6.2f}")
+    lines.append("speed = float32 p50 / layout p50 (same run); *_batch is per probe in a batch of "
+                 f"{r['batch']}; MiB read = bytes each search scans")
     return "\n".join(lines)

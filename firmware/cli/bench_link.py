@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from firmware.cli.common import add_json_argument, emit
 
@@ -12,6 +13,10 @@ def register(bsub: argparse._SubParsersAction) -> None:
     p.add_argument("--alerts", type=int, default=200, help="alerts to time (default 200)")
     p.add_argument("--no-browser", action="store_true",
                    help="time at the WebSocket instead of in headless Chromium")
+    p.add_argument("--load", type=int, default=0, metavar="N",
+                   help="also run with N busy processes on the machine (after a quiet run) and report both")
+    p.add_argument("--load-nice", type=int, default=None, metavar="K",
+                   help="niceness of the busy processes (default: the camera units' Nice=, 10; 0 = the bench's own)")
     add_json_argument(p)
     p.set_defaults(func=_run_link)
 
@@ -20,15 +25,24 @@ def _run_link(args: argparse.Namespace) -> int:
     from firmware.bench import link
     from firmware.progress import progress
 
-    bar = progress(range(args.alerts), "alerts", args.alerts)
+    runs = 2 if args.load > 0 else 1
+    bar = progress(range(args.alerts * runs), "alerts", args.alerts * runs)
 
     def step(n: int) -> None:
         next(bar, None)
 
-    result = link.run(args.alerts, use_browser=False if args.no_browser else None, progress=step)
-    emit(args, result, f"capture-to-screen over {result['alerts']} alerts on loopback "
-                       f"(measured at {result['measured_at']}): p50 {result['p50_ms']:.1f} ms, "
-                       f"p99 {result['p99_ms']:.1f} ms, mean {result['mean_ms']:.1f} ms, "
-                       f"max {result['max_ms']:.1f} ms; of which record_alert p50 "
-                       f"{result['record_alert_p50_ms']:.1f} ms, p99 {result['record_alert_p99_ms']:.1f} ms")
+    nice = link.CAMERA_NICE if args.load_nice is None else args.load_nice
+    result = link.run(args.alerts, use_browser=False if args.no_browser else None, load=args.load,
+                      load_nice=nice, progress=step)
+    text = _summary(result, f"load {args.load} busy processes at nice {nice}" if args.load else "no added load")
+    if "quiet" in result:
+        text = _summary(result["quiet"], "quiet") + "\n" + text
+    emit(args, result, text)
     return 0
+
+
+def _summary(r: dict[str, Any], label: str) -> str:
+    parts = "; ".join(f"{name} p50 {v['p50_ms']:.1f} / p99 {v['p99_ms']:.1f} ms" for name, v in r["parts"].items())
+    return (f"{label}: capture-to-screen over {r['alerts']} alerts on loopback (measured at {r['measured_at']}): "
+            f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, mean {r['mean_ms']:.1f} ms, "
+            f"max {r['max_ms']:.1f} ms; parts: {parts}")

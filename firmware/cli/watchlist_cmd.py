@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import socket
+import sys
 from pathlib import Path
 
 from firmware.cli import watchlist_van
 from firmware.cli.common import add_config_argument, add_json_argument, app_config, emit
+from firmware.errors import LfrError
 from firmware.hardware.clock import SystemClock
 from firmware.watchlist.bundle import build_bundle
 from firmware.watchlist.limits import BundleLimits
@@ -75,10 +77,17 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    cfg = app_config(args).watchlist
-    trusted = load_trusted_keys(args.trusted_keys or cfg.trusted_keys_dir)
-    bundle = verify_bundle(Path(args.path), trusted, SystemClock(), BundleLimits.from_config(cfg),
-                           allowed_categories(cfg.extra_categories))
+    try:
+        cfg = app_config(args).watchlist
+        trusted = load_trusted_keys(args.trusted_keys or cfg.trusted_keys_dir)
+        bundle = verify_bundle(Path(args.path), trusted, SystemClock(), BundleLimits.from_config(cfg),
+                               allowed_categories(cfg.extra_categories))
+    except LfrError as exc:
+        if not args.json:
+            raise
+        emit(args, {"valid": False, "code": getattr(exc, "code", type(exc).__name__), "error": str(exc)}, "")
+        print(f"lfr: error: {exc}", file=sys.stderr)
+        return 2
     summary = bundle.summary()
     emit(args, {**summary, "valid": True}, f"bundle is valid\n{_summary_text(summary)}")
     return 0

@@ -47,9 +47,10 @@ def register(wsub: argparse._SubParsersAction) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
-    cfg = app_config(args)
-    db = open_config_db(cfg)
+    db = None
     try:
+        cfg = app_config(args)
+        db = open_config_db(cfg)
         enroller = RecognizerEnroller.from_config(cfg)
         with ProgressBar("enrolling") as bar:
             outcome = install_bundle(
@@ -68,7 +69,14 @@ def _import(args: argparse.Namespace) -> int:
         print(f"lfr: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        db.close()
+        if db is not None:
+            db.close()
+    if outcome.unchanged:
+        rec = outcome.record
+        emit(args, {"imported": False, "unchanged": True, "watchlist": _record_json(rec)},
+             "\n".join([f"bundle {rec.bundle_sha256[:16]} is already the active watchlist {rec.id} of deployment "
+                        f"{rec.deployment_id}; nothing changed", *_record_text(rec)]))
+        return 0
     emit(args, _import_json(outcome), _import_text(outcome))
     return 0
 

@@ -1,9 +1,9 @@
 """Set up one demo from scratch in a folder under the repo: keys, configs, scene, signed bundle, deployment.
 
-Every step is the command an operator would type (`lfr keys pair`, `lfr watchlist build`, `lfr deployment
-start`, `lfr watchlist import`), run in-process through `firmware.cli.main.main`, so the demo exercises the
-same contract. Nothing is written outside `state_dir` and the faces cache; a demo folder is wiped and made
-anew each run (only a folder this module made: it carries a marker file).
+Every step is what a command an operator would type does (`lfr keys pair`, `lfr watchlist build`, `lfr
+deployment start`, `lfr watchlist import`), done by calling the same functions those commands call (the demo
+does not depend on the CLI). Nothing is written outside `state_dir` and the faces cache; a demo folder is
+wiped and made anew each run (only a folder this module made: it carries a marker file).
 """
 
 from __future__ import annotations
@@ -19,18 +19,27 @@ import cv2
 import numpy as np
 
 from firmware.capture.scene import Person, build_scene
-from firmware.cli.main import main as lfr
-from firmware.config import AppConfig
+from firmware.config import AppConfig, load_config
 from firmware.demo.faces import PHOTOS, demo_faces
 from firmware.embed.recognizer import Recognizer
-from firmware.errors import DataError, LfrError
-from firmware.link.keys import create_keypair
-from firmware.watchlist.signing import init_signing_keys
+from firmware.errors import DataError
+from firmware.hardware.clock import SystemClock
+from firmware.link.keys import AllowedKeys, create_keypair, load_public
+from firmware.match.score import load_calibration
+from firmware.store import deployments
+from firmware.store.db import open_config_db
+from firmware.watchlist.bundle import build_bundle
+from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.install import install_bundle
+from firmware.watchlist.limits import BundleLimits
+from firmware.watchlist.manifest import allowed_categories
+from firmware.watchlist.signing import init_signing_keys, load_private_key, load_trusted_keys
 
 MARKER = ".lfr-demo"
 WATCHLISTED = "Person_A"   # on the watchlist (reference: its first photo, never shown in the scene)
 AUTHORITY = "DEMO-0001"
 SCENE_SIZE = (640, 360)
+ACTOR = "lfr-demo"
 
 
 @dataclass(frozen=True)
@@ -49,11 +58,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _run(*argv: str) -> None:
-    if lfr(list(argv)) != 0:
-        raise LfrError(f"demo set-up step failed: lfr {' '.join(argv[:2])} (see the message above)")
 
 
 def _fresh(state_dir: Path) -> None:
@@ -158,20 +162,35 @@ def prepare(state_dir: Path, cache_dir: Path, *, viewer_port: int, cooldown_s: f
     create_keypair(keys, "appliance")
     create_keypair(keys, "laptop")
     appliance, viewer = _configs(state_dir, models_dir, viewer_port, cooldown_s)
-    conf = str(appliance)
-    _run("keys", "pair", "--laptop-key", str(keys / "laptop.key"), "--comment", "demo laptop", "--config", conf)
+    cfg = load_config(appliance)
+    AllowedKeys(cfg.link.allowed_keys).pair(load_public(keys / "laptop.key"), "demo laptop")
     signing = init_signing_keys(state_dir / "signing")
     trusted = state_dir / "trusted-signers"
     trusted.mkdir()
     shutil.copy(signing.public, trusted / signing.public.name)
-    bundle = _bundle(state_dir, faces, signing.private, conf)
-    _run("deployment", "start", "--authority", AUTHORITY, "--officer", "Demo Officer",
-         "--location", "Demo Street (replay scene)", "--config", conf)
-    _run("watchlist", "import", str(bundle), "--config", conf)
+    bundle = _bundle(state_dir, faces, signing.private, cfg)
+    _deploy(cfg, bundle)
     return DemoSetup(state_dir, appliance, viewer, viewer_port, frames)
 
 
-def _bundle(state: Path, faces: Path, key: Path, conf: str) -> Path:
+def _deploy(cfg: AppConfig, bundle: Path) -> None:
+    """Start the demo deployment and import its watchlist (`lfr deployment start`, `lfr watchlist import`)."""
+    clock = SystemClock()
+    db = open_config_db(cfg)
+    try:
+        deployments.start(db, authority=AUTHORITY, officer="Demo Officer", location="Demo Street (replay scene)",
+                          threshold=cfg.match.threshold, clock=clock, actor=ACTOR)
+        install_bundle(db, bundle, trusted_keys=load_trusted_keys(cfg.watchlist.trusted_keys_dir), clock=clock,
+                       enroller=RecognizerEnroller.from_config(cfg),
+                       calibration=load_calibration(Path(cfg.models.dir)), threshold=cfg.match.threshold,
+                       actor=ACTOR, limits=BundleLimits.from_config(cfg.watchlist),
+                       categories=allowed_categories(cfg.watchlist.extra_categories),
+                       require_ref_match=cfg.watchlist.require_deployment_ref_match)
+    finally:
+        db.close()
+
+
+def _bundle(state: Path, faces: Path, key: Path, cfg: AppConfig) -> Path:
     refs = state / "watchlist"
     refs.mkdir()
     shutil.copy(faces / "images" / WATCHLISTED / f"{WATCHLISTED}_0001.jpg", refs / "subject-a.jpg")
@@ -181,13 +200,10 @@ def _bundle(state: Path, faces: Path, key: Path, conf: str) -> Path:
         w.writerow(["id", "name", "category", "reason", "image"])
         w.writerow(["DEMO-A", "Demo Subject A", "wanted", "demo only: a test photo from a PyPI package",
                     "subject-a.jpg"])
-    now = time.time()
-    out = state / "demo-watchlist.lfrw"
-    _run("watchlist", "build", "--images", str(refs), "--entries", str(entries), "--deployment", AUTHORITY,
-         "--valid-from", _iso(now - 3600), "--valid-until", _iso(now + 12 * 3600), "--key", str(key),
-         "--out", str(out), "--created-by", "lfr demo", "--config", conf)
-    return out
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    now = int(time.time())  # whole seconds, as `lfr watchlist build` takes them from an ISO 8601 instant
+    result = build_bundle(images_dir=refs, entries_csv=entries, deployment_ref=AUTHORITY,
+                          valid_from=now - 3600, valid_until=now + 12 * 3600, private_key=load_private_key(key),
+                          out=state / "demo-watchlist.lfrw", created_by="lfr demo", clock=SystemClock(),
+                          limits=BundleLimits.from_config(cfg.watchlist),
+                          categories=allowed_categories(cfg.watchlist.extra_categories))
+    return result.path

@@ -8,8 +8,9 @@ Channels (why these socket types):
 - preview, port `preview_port`, PUB: the newest pixelated frame for every subscriber; the viewer's SUB is
   conflated, so a slow laptop only ever sees the latest frame and alerts never queue behind previews.
 
-One worker thread owns the alerts socket and its own database connection; `publish_preview` may be called
-from any thread (the PUB socket is guarded by a lock).
+One worker thread owns the alerts socket and the outbox, opened on that thread by the `open_outbox` the
+caller hands in (`store.outbox.opener`: its own connection through `open_db`), so this package does not
+depend on the store; `publish_preview` may be called from any thread (the PUB socket is guarded by a lock).
 """
 
 from __future__ import annotations
@@ -18,25 +19,38 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from types import TracebackType
+from typing import Protocol
 
 import zmq
-from sqlite_utils import Database
 from zmq.auth.thread import ThreadAuthenticator
 
 from firmware.config import LinkConfig
-from firmware.errors import LfrError, LinkError
-from firmware.link import outbox, sockets
+from firmware.errors import LfrError, LinkError, StorageError
+from firmware.link import sockets
 from firmware.link.keys import AllowedKeys, KeyPair, fingerprint, load_keypair, secret_key_source
-from firmware.link.messages import Decision, HandheldEvent, Health, Message, Preview, pack
+from firmware.link.messages import Alert, Decision, HandheldEvent, Health, Message, Preview, pack
 from firmware.link.protocol import ApplianceProtocol
 
 log = logging.getLogger(__name__)
 
 OUTBOX_CHECK_S = 0.1
 """Seconds between outbox scans when nobody called `notify`."""
+
+
+class OutboxStore(Protocol):
+    """What the link's worker needs of the outbox (`firmware.store.outbox.Outbox`), on its own thread."""
+
+    def pending(self, limit: int) -> list[tuple[str, int]]: ...
+
+    def load(self, alert_id: str) -> Alert | None: ...
+
+    def mark_sent(self, alert_ids: Iterable[str], when: float) -> None: ...
+
+    def acknowledge(self, alert_ids: Iterable[str]) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class ApplianceLink:
@@ -49,13 +63,13 @@ class ApplianceLink:
     they are refused, so the viewer keeps them until an appliance that records them answers.
     """
 
-    def __init__(self, config: LinkConfig, db_path: Path | str, *,
+    def __init__(self, config: LinkConfig, open_outbox: Callable[[], OutboxStore], *,
                  when_decision: Callable[[Decision], None],
                  when_link: Callable[[bool], None] | None = None,
                  when_handheld_event: Callable[[HandheldEvent], None] | None = None,
                  keypair: KeyPair | None = None, allowed: AllowedKeys | None = None) -> None:
         self.config = config
-        self.db_path = str(db_path)
+        self.open_outbox = open_outbox
         self.when_decision = when_decision
         self.when_link = when_link
         self.when_handheld_event = when_handheld_event
@@ -162,23 +176,26 @@ class ApplianceLink:
     # -- the worker ------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        db = Database(self.db_path)
+        outbox: OutboxStore | None = None
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._wake_rx, zmq.POLLIN)
         try:
             while not self._stop.is_set():
                 try:
-                    self._step(db, poller)
-                except sqlite3.OperationalError as exc:
+                    if outbox is None:
+                        outbox = self.open_outbox()
+                    self._step(outbox, poller)
+                except (sqlite3.OperationalError, StorageError) as exc:
                     # e.g. "database is locked" for longer than the busy timeout: nothing is lost (an
                     # unrecorded ack only means a resend, dropped by the viewer), so wait and go on.
                     log.warning("outbox unavailable (%s); retrying", exc)
                     self._stop.wait(0.5)
         finally:
-            db.close()
+            if outbox is not None:
+                outbox.close()
 
-    def _step(self, db: Database, poller: zmq.Poller) -> None:
+    def _step(self, db: OutboxStore, poller: zmq.Poller) -> None:
         """One turn of the worker: receive, heartbeat, health, (re)send alerts, report link changes."""
         ready = dict(poller.poll(sockets.POLL_MS))
         now = time.monotonic()
@@ -211,7 +228,7 @@ class ApplianceLink:
             except zmq.Again:
                 return
 
-    def _receive(self, db: Database) -> int:
+    def _receive(self, db: OutboxStore) -> int:
         """Handle every waiting message; returns how many outbox rows acknowledgements removed."""
         acked: list[str] = []
         for _ in range(1000):
@@ -230,7 +247,7 @@ class ApplianceLink:
                 self._decide(peer, decision)
             for event in events.handheld_events:
                 self._record_handheld(peer, event)
-        return outbox.acknowledge(db, acked) if acked else 0
+        return db.acknowledge(acked) if acked else 0
 
     def _log_peer(self, frame: zmq.Frame) -> None:
         try:
@@ -269,15 +286,15 @@ class ApplianceLink:
             return
         self._send(peer, done(True, ""))
 
-    def _send_alerts(self, db: Database, now: float) -> None:
+    def _send_alerts(self, db: OutboxStore, now: float) -> None:
         unsendable = self._unsendable
         if not self.protocol.is_up(now) or self.protocol.active is None:
             return
-        pending = [p for p in outbox.pending(db, self.config.window + len(unsendable))
+        pending = [p for p in db.pending(self.config.window + len(unsendable))
                    if p[0] not in unsendable]
         sent: list[str] = []
         for alert_id, prev_seq in self.protocol.due_alerts(pending, now):
-            alert = outbox.load(db, alert_id)
+            alert = db.load(alert_id)
             if alert is None:
                 unsendable.add(alert_id)
                 continue
@@ -285,7 +302,7 @@ class ApplianceLink:
                 break
             self.protocol.sender.mark_sent(alert_id, now)
             sent.append(alert_id)
-        outbox.mark_sent(db, sent, time.time())
+        db.mark_sent(sent, time.time())
 
     def _send(self, peer: bytes | None, message: Message) -> bool:
         """Send to one viewer connection; False when it is gone (forgotten) or not keeping up."""

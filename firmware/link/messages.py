@@ -168,10 +168,12 @@ class Health(Message):
     Version 2 (link protocol 1.2) adds the newest watchlist import's result, all null when there was none
     (and when an appliance of version 1 sent it): wall time, accepted or refused, the refusal code and its
     short reason, entries accepted and rejected, and the bundle's deployment reference. Never a name.
+    Version 3 (link protocol 1.3) adds `disk_low`: the van's disk is below its limit and new alerts keep no
+    probe crop on the van (null from an older appliance, which said so in `accelerator`).
     """
 
     TYPE: ClassVar[str] = "health"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     MIN_VERSION: ClassVar[int] = 1
     t_wall: float = _f(min=0)
     cameras_fps: dict[str, float] = _f(min=0, max_len=16)
@@ -188,6 +190,7 @@ class Health(Message):
     import_accepted: int | None = _f(min=0, default=None, since=2)
     import_rejected: int | None = _f(min=0, default=None, since=2)
     import_deployment_ref: str | None = _f(max_len=200, default=None, since=2)
+    disk_low: bool | None = _f(default=None, since=3)
 
 
 @dataclass(frozen=True)

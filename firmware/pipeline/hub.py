@@ -108,7 +108,7 @@ class Hub:
         self.totals = HubTotals()
         self._next_flush = self.clock.monotonic() + cfg.stats_flush_s
         self._deployment: Deployment | None = None
-        # False while the disk is nearly full: new alerts keep no probe crop on the van (services.py sets it)
+        # False while the disk is nearly full: new alerts keep no probe crop on the van (set by services.py)
         self.keep_probe: Callable[[], bool] = lambda: True
 
     def require_ready(self) -> Deployment:

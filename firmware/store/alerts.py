@@ -13,9 +13,8 @@ import sqlite_utils
 
 from firmware.errors import PolicyError, StorageError
 from firmware.hardware.clock import Clock
-from firmware.link import outbox
 from firmware.link.messages import Alert
-from firmware.store import audit
+from firmware.store import audit, outbox
 from firmware.store.db import transaction
 
 ALERT_SCHEMA = 1

@@ -183,12 +183,19 @@ def _v4_audit_action(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX audit_action ON audit (action)")
 
 
+def _v5_watchlist_created_at(db: sqlite_utils.Database) -> None:
+    """Each imported bundle's signed `created_at`, so an older list cannot be loaded over a newer one
+    (rollback protection, issue 13); rows from before this migration keep NULL and are compared by sha256."""
+    db.execute("ALTER TABLE watchlists ADD COLUMN created_at REAL")
+
+
 # Append only; a migration never changes once released. Index + 1 is the schema version it produces.
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1_schema,
     _v2_watchlists,
     _v3_handhelds,
     _v4_audit_action,
+    _v5_watchlist_created_at,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -3,7 +3,8 @@
 Everything is served from this process (no CDN). Images are sent with `Cache-Control: no-store` so the
 browser keeps no copy; a WebSocket from a page of another origin is refused, so a web site open in the
 same browser cannot read alerts or send decisions, and requests naming another host are refused, so a
-site whose name is made to resolve to 127.0.0.1 (DNS rebinding) cannot read them either.
+site whose name is made to resolve to 127.0.0.1 (DNS rebinding) cannot read them either. Every POST must
+be JSON with this page's own Origin, and every body is capped at 16 KiB (firmware/viewer/guard.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from firmware.errors import LfrError
 from firmware.viewer.console import Console
+from firmware.viewer.guard import RequestGuard
 from firmware.viewer.store import AlertFilter
 
 log = logging.getLogger(__name__)
@@ -113,7 +115,8 @@ def create_app(console: Console, *, hosts: tuple[str, ...] = LOCAL_HOSTS,
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                     await sender
 
-    return Starlette(middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))], routes=[
+    return Starlette(middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts)),
+                                 Middleware(RequestGuard, require_origin=True, name="viewer")], routes=[
         Route("/", index),
         Route("/api/state", state),
         Route("/api/alerts", history),

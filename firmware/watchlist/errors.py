@@ -183,6 +183,13 @@ class WindowInvalid(BundleRefused):
     summary = "validity window invalid"
 
 
+class CreatedInFuture(BundleRefused):
+    """The bundle's created_at lies ahead of the appliance clock by more than the allowed clock skew."""
+
+    code = "created_in_future"
+    summary = "list dated in the future (check the clock)"
+
+
 class NotYetValid(BundleRefused):
     """The appliance clock is before the bundle's valid-from."""
 
@@ -226,8 +233,38 @@ class TruncatedImage(BundleRefused):
     summary = "image truncated or corrupt"
 
 
+class ImageMetadataTooLarge(BundleRefused):
+    """A compressed metadata chunk (PNG iCCP, zTXt, iTXt) inflates beyond the limit, or there are too many."""
+
+    code = "image_metadata_too_large"
+    summary = "image metadata too large"
+
+
 class ImageTooLarge(BundleRefused):
     """Too many pixels declared in the header: a decompression bomb, refused before decoding."""
 
     code = "image_too_large"
     summary = "image too large (decompression bomb?)"
+
+
+# -- against the van's history -----------------------------------------------------------------------------
+class Rollback(BundleRefused):
+    """Not newer than the deployment's newest list, or a list the van already replaced or wiped."""
+
+    code = "rollback"
+    summary = "older or already replaced list (rollback)"
+
+
+class CreatedBeforeDeployment(BundleRefused):
+    """The bundle was created too long before its deployment was started (authorised) on the van."""
+
+    code = "created_before_deployment"
+    summary = "list older than the deployment"
+
+
+# -- the checker itself ------------------------------------------------------------------------------------
+class BundleCheckFailed(BundleRefused):
+    """An unexpected error while checking the bundle; refused rather than trusted (details in the journal)."""
+
+    code = "check_failed"
+    summary = "bundle could not be checked (see the journal)"

@@ -104,7 +104,12 @@ def parse_instant(text: str, what: str) -> float:
                             "such as 2026-11-22T06:00:00Z") from exc
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise WindowInvalid(f"{what} {text!r} has no time zone; add Z or an offset such as +00:00")
-    return dt.timestamp()
+    try:  # an offset can push 0001-01-01 or 9999-12-31 out of the range a UTC date-time can show
+        t = dt.timestamp()
+        datetime.fromtimestamp(t, UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise WindowInvalid(f"{what} {text!r} is outside the dates this appliance can represent") from exc
+    return t
 
 
 def check_window(valid_from: float, valid_until: float, max_hours: float) -> None:
@@ -181,7 +186,7 @@ def parse_manifest(data: bytes, categories: Sequence[str], limits: BundleLimits)
     """Validate signed manifest bytes into a Manifest; every field is checked, unknown keys are refused."""
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ManifestInvalid(f"manifest.json is not UTF-8 JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest.json is not a JSON object")

@@ -21,12 +21,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
+from firmware.errors import LfrError
 from firmware.hardware.clock import Clock
 from firmware.watchlist.archive import MANIFEST_NAME, SIGNATURE_NAME, read_archive
 from firmware.watchlist.errors import (
+    BundleCheckFailed,
     BundleNotFound,
     BundleReadError,
     BundleTooLarge,
+    CreatedInFuture,
     Expired,
     ExtraFile,
     ImageHashMismatch,
@@ -52,6 +55,12 @@ SIGNATURE_ALGORITHM = "ed25519"
 # can never pass as a bundle signature.
 SIGNATURE_CONTEXT = b"lfr-watchlist-bundle-v1\x00"
 _READ_CHUNK = 1024 * 1024
+MAX_SIGNATURE_BYTES = 1024
+"""manifest.sig is about 200 bytes; it is read before anything is trusted, so its size is bounded first."""
+MAX_SIGNATURE_DEPTH = 1
+"""manifest.sig is one flat JSON object; deeper nesting is refused before the JSON parser sees it."""
+CLOCK_SKEW_S = 300.0
+"""A bundle's created_at may lie this far ahead of the appliance clock (clocks of HQ and van differ)."""
 
 
 @dataclass(frozen=True)
@@ -145,21 +154,57 @@ def read_source(source: Path | str | BinaryIO, limits: BundleLimits) -> tuple[by
     return read_bounded(source, limits.max_bundle_bytes, name), name
 
 
-def _check_signature(manifest_bytes: bytes, sig_bytes: bytes,
-                     trusted: Mapping[str, TrustedKey]) -> TrustedKey:
+def json_depth(data: bytes) -> int:
+    """How deeply the JSON text in `data` nests arrays and objects, found in one pass without parsing
+    (brackets inside strings do not count), so a hostile file cannot drive a recursive parser deep."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:  # quote
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
+def parse_signature(sig_bytes: bytes) -> tuple[str, str, bytes]:
+    """(algorithm, key fingerprint, raw signature) from `manifest.sig`, refusing anything but one small flat
+    JSON object of three strings (bounded in size and depth before it is parsed)."""
+    if len(sig_bytes) > MAX_SIGNATURE_BYTES:
+        raise SignatureMalformed(f"{SIGNATURE_NAME} is {len(sig_bytes)} bytes, more than the "
+                                 f"{MAX_SIGNATURE_BYTES} a signature takes")
+    if json_depth(sig_bytes) > MAX_SIGNATURE_DEPTH:
+        raise SignatureMalformed(f"{SIGNATURE_NAME} nests JSON deeper than one flat object")
     try:
         doc = json.loads(sig_bytes.decode("ascii"))
         if not isinstance(doc, dict) or set(doc) != {"algorithm", "key_fingerprint", "signature"}:
             raise ValueError("unexpected fields")
-        fp, algorithm = str(doc["key_fingerprint"]), doc["algorithm"]
-        signature = base64.b64decode(str(doc["signature"]), validate=True)
-    except (UnicodeDecodeError, ValueError, binascii.Error) as exc:
+        if not all(isinstance(v, str) for v in doc.values()):
+            raise ValueError("a field is not text")
+        signature = base64.b64decode(doc["signature"], validate=True)
+    except (UnicodeDecodeError, ValueError, binascii.Error, RecursionError) as exc:
         raise SignatureMalformed(f"{SIGNATURE_NAME} is not a readable signature: {exc}") from exc
+    return doc["algorithm"], doc["key_fingerprint"], signature
+
+
+def _check_signature(manifest_bytes: bytes, sig_bytes: bytes,
+                     trusted: Mapping[str, TrustedKey]) -> TrustedKey:
+    algorithm, fp, signature = parse_signature(sig_bytes)
     if algorithm != SIGNATURE_ALGORITHM:
         raise SignatureMalformed(f"signature algorithm {algorithm!r} is not {SIGNATURE_ALGORITHM}")
     key = trusted.get(fp)
     if key is None:
-        raise UntrustedSigner(f"the bundle is signed by key {fp[:16]}…, which this appliance does not trust "
+        raise UntrustedSigner(f"the bundle is signed by key {fp[:16]!r}…, which this appliance does not trust "
                               f"({len(trusted)} trusted key(s)); add its .pub to the trusted signers only if "
                               "headquarters confirms the fingerprint")
     if not is_valid_signature(key.public_key, signature, signed_message(manifest_bytes)):
@@ -190,7 +235,7 @@ def open_bundle_bytes(data: bytes, trusted: Mapping[str, TrustedKey], limits: Bu
                                     "it was edited or swapped after signing")
         images[e.image] = content
     if members:
-        raise ExtraFile(f"the bundle holds files its manifest does not list: {', '.join(sorted(members))}")
+        raise ExtraFile(f"the bundle holds files its manifest does not list: {', '.join(map(repr, sorted(members)))}")
     for e in manifest.entries:
         check_image(f"entry {e.id!r} image {e.image}", images[e.image], limits.max_image_pixels)
     return VerifiedBundle(manifest=manifest, images=MappingProxyType(images),
@@ -199,7 +244,8 @@ def open_bundle_bytes(data: bytes, trusted: Mapping[str, TrustedKey], limits: Bu
 
 
 def check_window_now(manifest: Manifest, clock: Clock) -> None:
-    """Refuse a bundle outside its window: now < valid_from, or now >= valid_until."""
+    """Refuse a bundle outside its window (now < valid_from, or now >= valid_until) or created in the future
+    beyond CLOCK_SKEW_S (a list dated ahead would outrank, and so lock out, every list built after it)."""
     now = clock.time()
     if now < manifest.valid_from:
         raise NotYetValid(f"the bundle is valid from {format_instant(manifest.valid_from)}; it is now "
@@ -207,6 +253,10 @@ def check_window_now(manifest: Manifest, clock: Clock) -> None:
     if now >= manifest.valid_until:
         raise Expired(f"the bundle expired at {format_instant(manifest.valid_until)}; it is now "
                       f"{format_instant(now)}")
+    if manifest.created_at > now + CLOCK_SKEW_S:
+        raise CreatedInFuture(f"the bundle was created at {format_instant(manifest.created_at)}, later than "
+                              f"the appliance clock ({format_instant(now)}) by more than {CLOCK_SKEW_S:g} s; "
+                              "check the clocks of the appliance and of the build machine")
 
 
 def verify_bundle(source: Path | str | BinaryIO, trusted: Mapping[str, TrustedKey], clock: Clock,
@@ -214,9 +264,16 @@ def verify_bundle(source: Path | str | BinaryIO, trusted: Mapping[str, TrustedKe
                   categories: Sequence[str] = BASE_CATEGORIES) -> VerifiedBundle:
     """Read and fully verify the bundle at `source` (file, stick folder or open binary file) now."""
     limits = limits or BundleLimits()
-    data, name = read_source(source, limits)
-    bundle = open_bundle_bytes(data, trusted, limits, categories)
-    check_window_now(bundle.manifest, clock)
+    try:
+        data, name = read_source(source, limits)
+        bundle = open_bundle_bytes(data, trusted, limits, categories)
+        check_window_now(bundle.manifest, clock)
+    except LfrError:
+        raise
+    except Exception as exc:  # whatever a check did not foresee: refused with a code, never trusted
+        log.exception("checking the bundle failed unexpectedly")
+        raise BundleCheckFailed(f"the bundle could not be checked ({type(exc).__name__}: {exc}); it was "
+                                "refused; the appliance's journal has the details") from exc
     log.info("verified bundle %s: %d entries, deployment %s, signer %s, sha256 %s", name,
              len(bundle.manifest.entries), bundle.manifest.deployment_ref, bundle.signer_fingerprint[:16],
              bundle.sha256)

@@ -20,12 +20,12 @@ from firmware.errors import LfrError, PolicyError, StorageError
 from firmware.hardware.clock import FakeClock
 from firmware.hardware.gpio import GpioIndicators
 from firmware.hardware.indicators import NullIndicators, Pattern, pattern_for
-from firmware.link import outbox
 from firmware.link.messages import Decision, HandheldEvent
 from firmware.match.score import ScoreCalibration
 from firmware.pipeline.hub import Hub
 from firmware.pipeline.messages import AlertCandidate, PreviewFrame, StatsDelta
 from firmware.pipeline.services import HubServices
+from firmware.store import outbox
 
 from .pipeline_helpers import LinkStub, ready_db
 
@@ -66,12 +66,12 @@ def test_a_resent_decision_is_answered_not_recorded_twice(app: AppConfig, db: sq
     alert_id = db.execute("SELECT id FROM alerts").fetchone()[0]
     d = Decision(decision_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a001", alert_id=alert_id, outcome="false_alert",
                  note="", t_wall=clock.time())
-    svc.record_decision(d)
-    svc.record_decision(d)
+    svc.recorders.record_decision(d)
+    svc.recorders.record_decision(d)
     rows = db.execute("SELECT details FROM audit WHERE action = 'decision'").fetchall()
     assert [json.loads(r[0])["decision_id"] for r in rows] == [d.decision_id]
     with pytest.raises(PolicyError, match="already decided"):
-        svc.record_decision(replace(d, decision_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a002",
+        svc.recorders.record_decision(replace(d, decision_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a002",
                                     outcome="confirmed_stopped"))
     svc.close()
 
@@ -85,13 +85,13 @@ def test_handheld_answers_reach_the_alert_row_and_audit_once(app: AppConfig, db:
     hub.require_ready()
     hub.handle(candidate(clock.monotonic(), clock.time()))
     alert_id = db.execute("SELECT id FROM alerts").fetchone()[0]
-    svc.record_decision(Decision(decision_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a011", alert_id=alert_id,
+    svc.recorders.record_decision(Decision(decision_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a011", alert_id=alert_id,
                                  outcome="confirmed_stopped", note="", t_wall=clock.time()))
     event = HandheldEvent(event_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a012", kind="arrested",
                           device_id="0b8e6c1e-5d55-4c55-9d3c-5a3cf1e6a013", callsign="Alpha 1", alert_id=alert_id,
                           t_wall=clock.time())
-    svc.record_handheld_event(event)
-    svc.record_handheld_event(event)
+    svc.recorders.record_handheld_event(event)
+    svc.recorders.record_handheld_event(event)
     assert db.execute("SELECT field_outcome, field_callsign FROM alerts").fetchone() == ("arrested", "Alpha 1")
     assert db.execute("SELECT COUNT(*) FROM audit WHERE action = 'handheld_arrested'").fetchone()[0] == 1
     svc.close()
@@ -108,17 +108,17 @@ def test_stop_button_stops_capture_blacks_preview_and_is_audited(app: AppConfig,
     hub = Hub(db, calibration, app.pipeline, clock=clock)
     link = LinkStub()
     svc = HubServices(app, hub, clock=clock, link=link, indicators=None)
-    svc.indicators.close()
-    svc.indicators = GpioIndicators(gpio, pin_factory=factory, when_stop=svc._stop_pressed.set,
-                                    when_resume=svc._resume_pressed.set)
+    svc.lights.indicators.close()
+    svc.lights.indicators = GpioIndicators(gpio, pin_factory=factory, when_stop=svc.lights.stop_pressed.set,
+                                    when_resume=svc.lights.resume_pressed.set)
     button = factory.pin(27)
     button.drive_low()
     button.drive_high()
     pressed = time.monotonic()
-    while not svc.is_paused() and time.monotonic() - pressed < 1.0:
+    while not svc.lights.is_paused() and time.monotonic() - pressed < 1.0:
         svc.tick()  # the hub loop ticks every 0.25 s at most
         time.sleep(0.02)
-    assert svc.is_paused(), "capture did not stop within 1 s of the press"
+    assert svc.lights.is_paused(), "capture did not stop within 1 s of the press"
     assert Path(app.appliance.stop_flag).exists()
     assert link.previews and all(p.camera == "cam0" for p in link.previews)  # the black frame
     n = len(link.previews)
@@ -128,7 +128,7 @@ def test_stop_button_stops_capture_blacks_preview_and_is_audited(app: AppConfig,
     button.drive_low()
     button.drive_high()
     svc.tick()
-    assert not svc.is_paused()
+    assert not svc.lights.is_paused()
     actions = [r[0] for r in db.execute("SELECT action FROM audit ORDER BY seq")]
     assert actions[-2:] == ["capture_stopped", "capture_resumed"]
     svc.close()
@@ -142,14 +142,20 @@ def test_disk_nearly_full_alerts_still_go_out_but_keep_no_probe(app: AppConfig, 
     hub, svc, link = services(app, db, calibration, clock)
     hub.require_ready()
     svc.tick()
-    assert svc.is_disk_low
-    assert link.health is not None and "DISK FULL" in link.health.accelerator
+    assert svc.reporter.is_disk_low
+    assert link.health is not None and link.health.disk_low is True
+    assert "DISK" not in link.health.accelerator  # the accelerator says only where inference runs
     hub.handle(candidate(clock.monotonic(), clock.time()))
     alert_id, probe = db.execute("SELECT id, probe_jpeg FROM alerts").fetchone()
     assert probe is None
     sent = outbox.load(db, alert_id)
     assert sent is not None and sent.probe_jpeg == PROBE
     assert link.notified == 1
+    app_ok = replace(app, appliance=replace(app.appliance, min_free_mb=0.0))
+    svc.reporter.cfg = app_ok  # room again: the next health says so and probes are kept
+    clock.advance(app.link.health_interval + 1)
+    svc.tick()
+    assert not svc.reporter.is_disk_low and link.health.disk_low is False and hub.keep_probe()
     svc.close()
 
 
@@ -159,7 +165,7 @@ def test_a_silent_camera_shows_as_a_fault(app: AppConfig, db: sqlite_utils.Datab
     clock = FakeClock()
     hub, svc, _ = services(app, db, calibration, clock, indicators=NullIndicators())
     hub.require_ready()
-    svc._when_link(True)  # the viewer answers
+    svc.lights.when_link(True)  # the viewer answers
     svc.observe(StatsDelta("cam0", clock.time(), {"frames": 10}, {}, True))
     assert pattern_for(svc.state()) is Pattern.SCANNING
     clock.advance(app.appliance.camera_silent_s + 1)
@@ -203,11 +209,11 @@ def test_locked_database_refuses_the_decision_then_records_it(app: AppConfig, db
     holder = sqlite3.connect(Path(app.paths.state_dir) / app.storage.db_file, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     with pytest.raises(StorageError, match="locked"):
-        svc.record_decision(d)
+        svc.recorders.record_decision(d)
     holder.rollback()
     holder.close()
     assert db.execute("SELECT state FROM alerts").fetchone()[0] == "pending"
-    svc.record_decision(d)
+    svc.recorders.record_decision(d)
     assert db.execute("SELECT state, decision FROM alerts").fetchone() == ("decided", "confirmed_stopped")
     svc.close()
 
@@ -230,7 +236,7 @@ def test_no_edge_tpu_falls_back_to_the_cpu_and_health_says_so(app: AppConfig, db
     hub = Hub(db, calibration, app.pipeline, clock=clock)
     link = LinkStub()
     svc = HubServices(app, hub, clock=clock, recognizers=[rec], link=link)
-    assert "cpu" in svc.accelerator().lower() and "Edge TPU unavailable" in svc.accelerator()
+    assert "cpu" in svc.reporter.accelerator().lower() and "Edge TPU unavailable" in svc.reporter.accelerator()
     svc.tick()
     assert link.health is not None and "Edge TPU unavailable" in link.health.accelerator
     svc.close()

@@ -55,7 +55,7 @@ def start(app: AppConfig, db: sqlite_utils.Database, calibration: ScoreCalibrati
 def tick_after(svc: HubServices, clock: FakeClock, seconds: float) -> None:
     """Let `seconds` pass with every camera reporting (so no silence fault), then one hub loop turn."""
     clock.advance(seconds)
-    for name in svc.cameras:
+    for name in svc.reporter.cameras:
         svc.observe(StatsDelta(camera=name, t_wall=clock.time(), counters={"frames": 10}, timings={},
                                scanning=False))
     svc.tick()
@@ -81,12 +81,12 @@ def test_a_refusal_shows_on_the_led_for_its_window_and_stays_in_health(
     svc, link = start(app, db, calibration, clock, factory)
     try:
         tick_after(svc, clock, 0.0)
-        assert svc.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
         assert link.health is not None and link.health.import_outcome is None
 
         refuse(db, clock.time())
         tick_after(svc, clock, app.link.health_interval)
-        assert svc.indicators.pattern is Pattern.IMPORT_REFUSED  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IMPORT_REFUSED  # type: ignore[attr-defined]
         health = link.health
         assert (health.import_outcome, health.import_code, health.import_reason, health.import_time) == (
             "refused", "untrusted_signer", "signature by an untrusted key", clock.time() - 2.0)
@@ -102,7 +102,7 @@ def test_a_refusal_shows_on_the_led_for_its_window_and_stays_in_health(
         assert statistics.median(ons) == pytest.approx(0.15, abs=0.1), held  # ... then two blips
 
         tick_after(svc, clock, 59.0)  # 61 s after the refusal: the window (60 s) is over
-        assert svc.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
         assert link.health.import_code == "untrusted_signer"  # the viewer keeps showing the last result
         time.sleep(2.5 * 2.0 * SCALE)
         assert max(s for on, s in on_off(led)[-4:] if on) < 0.3  # the LED blips idle, no long flash
@@ -121,15 +121,15 @@ def test_an_accepted_import_acknowledges_briefly_and_health_gives_counts(
                               "rejected": [{"id": f"W-{i}", "reason": "no face", "detail": ""}
                                            for i in range(18)], "duplicates": []})
         tick_after(svc, clock, 0.0)
-        assert svc.indicators.pattern is Pattern.IMPORT_ACCEPTED  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IMPORT_ACCEPTED  # type: ignore[attr-defined]
         h = link.health
         assert h is not None and (h.import_outcome, h.import_accepted, h.import_rejected,
                                   h.import_deployment_ref, h.import_code) == ("accepted", 182, 18, "OP-1", None)
         clock.set(clock.time() - 3600)  # an NTP step back neither stretches nor cuts the window
         tick_after(svc, clock, 4.0)
-        assert svc.indicators.pattern is Pattern.IMPORT_ACCEPTED  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IMPORT_ACCEPTED  # type: ignore[attr-defined]
         tick_after(svc, clock, 2.0)
-        assert svc.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
     finally:
         svc.close()
 
@@ -141,17 +141,17 @@ def test_a_restarted_appliance_shows_a_recent_refusal_for_the_rest_of_its_window
     svc, link = start(app, db, calibration, clock, factory)
     try:
         tick_after(svc, clock, 0.0)
-        assert svc.indicators.pattern is Pattern.IMPORT_REFUSED  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IMPORT_REFUSED  # type: ignore[attr-defined]
         assert link.health is not None and link.health.import_reason == "signature missing"
         tick_after(svc, clock, 11.0)
-        assert svc.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
     finally:
         svc.close()
     refuse(db, clock.time() - 600, code="no_deployment")  # long past: in Health, not on the LED
     svc, link = start(app, db, calibration, clock, factory)
     try:
         tick_after(svc, clock, 0.0)
-        assert svc.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
         assert link.health is not None and link.health.import_reason == "no deployment started"
     finally:
         svc.close()

@@ -16,6 +16,7 @@ from bundle_helpers import (
     PEOPLE,
     VALID_FROM,
     VALID_UNTIL,
+    Build,
     Keys,
     PulledStick,
     image_names,
@@ -243,9 +244,11 @@ def test_window_is_checked_against_the_clock(good_bundle: Path, keys: Keys, now:
         verify_bundle(good_bundle, keys.trusted, FakeClock(now))
 
 
-def test_window_edges_are_inclusive_from_exclusive_until(good_bundle: Path, keys: Keys) -> None:
-    verify_bundle(good_bundle, keys.trusted, FakeClock(parse_instant(VALID_FROM, "f")))
-    verify_bundle(good_bundle, keys.trusted, FakeClock(parse_instant(VALID_UNTIL, "u") - 1))
+def test_window_edges_are_inclusive_from_exclusive_until(build: Build, keys: Keys) -> None:
+    """Built the evening before (a bundle cannot be verified before it was created: see created_in_future)."""
+    bundle = build(clock=FakeClock(parse_instant(VALID_FROM, "f") - 10 * 3600))
+    verify_bundle(bundle, keys.trusted, FakeClock(parse_instant(VALID_FROM, "f")))
+    verify_bundle(bundle, keys.trusted, FakeClock(parse_instant(VALID_UNTIL, "u") - 1))
 
 
 def test_member_larger_than_limit(good_bundle: Path, keys: Keys, clock: FakeClock) -> None:

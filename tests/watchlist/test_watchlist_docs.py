@@ -33,6 +33,6 @@ def test_van_commands_and_audit_actions_are_documented() -> None:
     bench = next(a for a in sub["bench"]._actions if a.dest == "bench_command").choices
     assert "enrol" in bench and "lfr bench enrol" in text
     code = "".join((DOC.parents[1] / "firmware" / f).read_text() for f in
-                   ("watchlist/install.py", "store/watchlists.py", "store/deployments.py"))
+                   ("watchlist/install.py", "watchlist/swap.py", "store/watchlists.py", "store/deployments.py"))
     for action in set(re.findall(r'action="(watchlist_[a-z_]+)"', code)):
         assert f"| `{action}` |" in text, action

@@ -237,8 +237,10 @@ def test_a_refusal_leaves_the_previous_list_untouched(case: str, store: sqlite_u
                                                       good_bundle: Path, keys: Keys, clock: FakeClock,
                                                       enroller: RecognizerEnroller,
                                                       calibration: ScoreCalibration, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      monkeypatch: pytest.MonkeyPatch, build: Build) -> None:
     install(store, good_bundle, keys, clock, enroller, calibration)
+    # a later list from HQ (the same one again would be a no-op: see test_rollback.py)
+    newer = build(clock=FakeClock(NOW + 60), out=tmp_path / "out" / "newer.lfrw")
     before = snapshot(store)
     probe = load_active(store, calibration)
     assert probe is not None
@@ -253,9 +255,9 @@ def test_a_refusal_leaves_the_previous_list_untouched(case: str, store: sqlite_u
     elif case == "other_deployment":
         bundle, error = _other_deployment(good_bundle, tmp_path, keys), DeploymentRefMismatch
     elif case == "no_entry_enrolled":
-        use, error = NoFaceEnroller(), watchlists.NothingEnrolled
+        bundle, use, error = newer, NoFaceEnroller(), watchlists.NothingEnrolled
     elif case == "enroller_fails":
-        use, error = FailingEnroller(enroller, 2), ModelError
+        bundle, use, error = newer, FailingEnroller(enroller, 2), ModelError
     elif case == "write_fails":
         real_append = audit.append
 
@@ -264,7 +266,7 @@ def test_a_refusal_leaves_the_previous_list_untouched(case: str, store: sqlite_u
                 raise OSError("disk full (simulated)")
             return real_append(db, **kw)
         monkeypatch.setattr(audit, "append", failing_append)
-        error = OSError
+        bundle, error = newer, OSError
     elif case == "missing_file":
         bundle, error = tmp_path / "nowhere.lfrw", E.BundleNotFound
     elif case == "second_bundle_on_stick":

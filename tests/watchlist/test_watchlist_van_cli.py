@@ -131,7 +131,7 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
                       indicators=GpioIndicators(app.gpio, pin_factory=factory, time_scale=0.2))
     try:
         svc.tick()
-        assert svc.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
 
         members = members_of(Path(van["stick"]) / "day.lfrw")
         unsigned = tmp_path / "bad-stick"
@@ -141,7 +141,7 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
         assert code == 2 and json.loads(out)["code"] == "signature_missing"
         clock.advance(app.link.health_interval)
         svc.tick()
-        assert svc.indicators.pattern is Pattern.IMPORT_REFUSED  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IMPORT_REFUSED  # type: ignore[attr-defined]
         health = svc.health()  # what the next health message to the viewer carries
         assert (health.import_outcome, health.import_code, health.import_reason) == (
             "refused", "signature_missing", "signature missing")
@@ -156,7 +156,7 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
         accepted = json.loads(out)["watchlist"]["accepted"]
         clock.advance(app.link.health_interval)
         svc.tick()
-        assert svc.indicators.pattern is Pattern.IMPORT_ACCEPTED  # type: ignore[attr-defined]
+        assert svc.lights.indicators.pattern is Pattern.IMPORT_ACCEPTED  # type: ignore[attr-defined]
         h = svc.health()
         assert (h.import_outcome, h.import_accepted, h.import_rejected, h.import_deployment_ref) == (
             "accepted", accepted, 4 - accepted, "OP-CLI")

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from firmware.errors import LfrError
+from firmware.throttle import Lockout, ThrottledLog
+from firmware.viewer.guard import RequestGuard
 from firmware.viewer.handheld.service import Handhelds
 from firmware.viewer.handheld.store import Device
 
@@ -45,8 +49,11 @@ def _same_origin(request: Request) -> bool:
     return origin is None or urlsplit(origin).netloc == request.headers.get("host")
 
 
-def create_handheld_app(handhelds: Handhelds) -> Starlette:
-    """The ASGI app for phones."""
+def create_handheld_app(handhelds: Handhelds, lockout: Lockout | None = None) -> Starlette:
+    """The ASGI app for phones. `lockout` limits wrong pairing codes per client address (default: 5 in a
+    minute lock that address out for 5 minutes); bodies are capped and POSTs must be JSON (RequestGuard)."""
+    lockout = lockout or Lockout()
+    warnings = ThrottledLog(log)
 
     def device_of(request: Request) -> Device | None:
         return handhelds.authenticate(credential(request))
@@ -57,21 +64,35 @@ def create_handheld_app(handhelds: Handhelds) -> Starlette:
     async def index(request: Request) -> Response:
         return FileResponse(STATIC_DIR / "handheld.html", headers=NO_STORE)
 
+    def wrong_code(client: str, status: int, error: str) -> Response:
+        if lockout.failed(client):
+            log.warning("pairing from %s locked out for %.0f s after %d wrong codes", client, lockout.lockout_s,
+                        lockout.max_failures)
+        warnings.warning(f"pair:{client}", "pairing refused from %s: %s", client, error)
+        return JSONResponse({"error": error}, status_code=status)
+
     async def pair(request: Request) -> Response:
         if not _same_origin(request):
             return JSONResponse({"error": "foreign origin"}, status_code=403)
+        client = request.client.host if request.client else "?"
+        wait = lockout.retry_after(client)
+        if wait > 0:
+            seconds = str(math.ceil(wait))
+            warnings.warning(f"locked:{client}", "pairing from %s refused: locked out", client)
+            return JSONResponse({"error": f"too many wrong pairing codes; try again in {seconds} s"},
+                                status_code=429, headers={"Retry-After": seconds})
         try:
             body = await request.json()
         except ValueError:
-            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+            return wrong_code(client, 400, "body is not JSON")
         token = body.get("token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not 10 <= len(token) <= 100:
-            return JSONResponse({"error": "no pairing code"}, status_code=400)
+            return wrong_code(client, 400, "no pairing code")
         try:
             device, secret = await asyncio.to_thread(handhelds.pair, token)
         except LfrError as exc:
-            log.warning("pairing refused: %s", exc)
-            return JSONResponse({"error": str(exc)}, status_code=403)
+            return wrong_code(client, 403, str(exc))
+        lockout.succeeded(client)
         response = JSONResponse({"callsign": device.callsign, "device_id": device.id}, headers=NO_STORE)
         response.set_cookie(COOKIE, secret, max_age=COOKIE_MAX_AGE_S, path="/", secure=True, httponly=True,
                             samesite="strict")
@@ -117,7 +138,8 @@ def create_handheld_app(handhelds: Handhelds) -> Starlette:
             return JSONResponse({"error": str(exc)}, status_code=409)
         return JSONResponse(result, headers=NO_STORE)
 
-    return Starlette(routes=[
+    return Starlette(middleware=[Middleware(RequestGuard, require_origin=False, name="handheld listener")],
+                     routes=[
         Route("/", index),
         Route("/api/pair", pair, methods=["POST"]),
         Route("/api/feed", feed),

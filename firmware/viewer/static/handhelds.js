@@ -17,7 +17,7 @@ async function hhRefresh() {
     li.dataset.id = d.id;
     const b = el("button", "revoke", "Revoke");
     b.onclick = async () => { if (confirm(`Revoke ${d.callsign}?`)) {
-      await fetch(`/api/handhelds/${d.id}/revoke`, { method: "POST" }); hhRefresh(); } };
+      await fetch(`/api/handhelds/${d.id}/revoke`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" }); hhRefresh(); } };
     li.append(b); ul.append(li);
   }
   hhRenderDispatch();

@@ -135,7 +135,8 @@ function renderStatus(s) {
     const fps = Object.entries(h.cameras_fps).map(([c, f]) => `${c} ${f.toFixed(1)} fps`).join(", ") || "no camera";
     const parts = [["Cameras", fps], ["Accel", h.accelerator],
       ["Temp", h.temperature_c == null ? "–" : h.temperature_c.toFixed(0) + " °C", h.temperature_c > 80],
-      ["Disk", h.disk_free_mb == null ? "–" : (h.disk_free_mb / 1024).toFixed(1) + " GB free", h.disk_free_mb < 1024],
+      ["Disk", (h.disk_free_mb == null ? "–" : (h.disk_free_mb / 1024).toFixed(1) + " GB free") +
+        (h.disk_low ? " — DISK FULL: no probe crops kept on the van" : ""), h.disk_low || h.disk_free_mb < 1024],
       ["Watchlist", h.watchlist_size + (h.watchlist_expires ? " until " + fmtTime(h.watchlist_expires) : ""), h.watchlist_size === 0]];
     parts.forEach(([k, v, warn], i) => { if (i) box.append(" · "); box.append(k + " "); box.append(el("b", warn ? "warn" : "", v)); });
     if (!s.link_up) box.append(el("span", "warn", " (stale)"));

@@ -9,7 +9,7 @@ import pytest
 from link_fixtures import create_outbox, make_alert
 
 from firmware.errors import StorageError
-from firmware.link import outbox
+from firmware.store import outbox
 
 
 def test_enqueue_outside_a_transaction_is_refused_and_writes_nothing(tmp_path: Path) -> None:
@@ -55,6 +55,6 @@ def test_a_corrupt_row_is_logged_and_not_sent(tmp_path: Path, caplog: pytest.Log
     with db.atomic():
         outbox.enqueue(db, alert, 0.0)
     db.execute("UPDATE outbox SET header = '{\"type\": \"alert\"' WHERE alert_id = ?", [alert.alert_id])
-    with caplog.at_level(logging.ERROR, logger="firmware.link.outbox"):
+    with caplog.at_level(logging.ERROR, logger="firmware.store.outbox"):
         assert outbox.load(db, alert.alert_id) is None
     assert alert.alert_id in caplog.text and "stays for inspection" in caplog.text

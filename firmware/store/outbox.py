@@ -1,7 +1,8 @@
 """The outbox: alerts written before they are sent, deleted when the laptop acknowledges them.
 
-The store's migrations create the table (this module only reads and writes it; `store.alerts.record_alert`
-enqueues in the alert's own transaction):
+The store's migrations create the table; `store.alerts.record_alert` enqueues in the alert's own transaction,
+and the link's worker reads, marks and acknowledges through an `Outbox` opened by `opener` (one connection of
+its own, through `open_db`, on its own thread):
 `outbox(alert_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, header TEXT NOT NULL, probe_jpeg BLOB,
 reference_jpeg BLOB, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_sent REAL)`.
 `header` is the alert's JSON header frame; `created` and `last_sent` are wall-clock seconds (Unix time).
@@ -12,14 +13,15 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from sqlite_utils import Database
 
 from firmware.errors import MessageError, StorageError
 from firmware.link.messages import Alert, decode
 from firmware.store import audit
-from firmware.store.db import transaction
+from firmware.store.db import DEFAULT_BUSY_TIMEOUT_MS, open_db, transaction
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,10 @@ TABLE = "outbox"
 
 def enqueue(db: Database, alert: Alert, created: float) -> None:
     """Add `alert` to the outbox WITHOUT committing, inside the transaction that creates the alert
-    (`with db.atomic(): ...`), so an alert exists in both places or in neither; refused outside one."""
+    (`with transaction(db): ...`), so an alert exists in both places or in neither; refused outside one."""
     if not db.conn.in_transaction:
         raise StorageError(f"alert {alert.alert_id} must go to the outbox in the transaction that creates it "
-                           "(open one with `with db.atomic():` first)")
+                           "(open one with `with transaction(db):` first)")
     header, probe, reference = alert.encode()
     try:
         db.execute(f"INSERT INTO {TABLE} (alert_id, seq, header, probe_jpeg, reference_jpeg, created) "
@@ -68,7 +70,7 @@ def mark_sent(db: Database, alert_ids: Iterable[str], when: float) -> None:
     ids = list(alert_ids)
     if not ids:
         return
-    with db.atomic():
+    with transaction(db):
         db.conn.executemany(f"UPDATE {TABLE} SET attempts = attempts + 1, last_sent = ? WHERE alert_id = ?",
                             [(when, i) for i in ids])
 
@@ -94,3 +96,37 @@ def acknowledge(db: Database, alert_ids: Iterable[str], when: float | None = Non
 def count(db: Database) -> int:
     """Alerts still waiting for the laptop's acknowledgement."""
     return int(db.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0])
+
+
+class Outbox:
+    """The outbox on one connection of its own, as the link's worker uses it (`link.appliance_link.OutboxStore`)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def pending(self, limit: int) -> list[tuple[str, int]]:
+        """(alert_id, seq) of the `limit` unacknowledged alerts with the lowest seq, in seq order."""
+        return pending(self.db, limit)
+
+    def load(self, alert_id: str) -> Alert | None:
+        """The alert `alert_id` as a message; None when acknowledged or corrupt."""
+        return load(self.db, alert_id)
+
+    def mark_sent(self, alert_ids: Iterable[str], when: float) -> None:
+        """Count one more send attempt for each alert, at wall-clock time `when`."""
+        mark_sent(self.db, alert_ids, when)
+
+    def acknowledge(self, alert_ids: Iterable[str]) -> int:
+        """Delete acknowledged alerts and audit each delivery; returns how many went."""
+        return acknowledge(self.db, alert_ids)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+
+def opener(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Callable[[], Outbox]:
+    """What `ApplianceLink` calls on its worker thread to open the outbox at `path` (through `open_db`)."""
+    def open_outbox() -> Outbox:
+        return Outbox(open_db(path, busy_timeout_ms=busy_timeout_ms, check_integrity=False))
+    return open_outbox
