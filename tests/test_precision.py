@@ -96,3 +96,20 @@ def test_one_and_two_threads_give_the_same_outputs(role: str, lfw_dir: Path) -> 
         path = REPO_MODELS_DIR / f"{role}_{precision}.tflite"
         one, two = Model(path, threads=1).run(x), Model(path, threads=2).run(x)
         assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True)), (role, precision)
+
+
+def test_models_verify_shows_the_kept_choice(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    state = tmp_path / "state"
+    state.mkdir()
+    cfg = replace(AppConfig(models=ModelsConfig(accelerator="cpu", threads=1)),
+                  paths=PathsConfig(state_dir=str(state), config_dir=str(tmp_path)))
+    Recognizer.from_config(cfg)
+    config = tmp_path / "appliance.toml"
+    config.write_text(f'[paths]\nstate_dir = "{state}"\n[models]\naccelerator = "cpu"\nthreads = 1\n')
+    out = subprocess.run([sys.executable, "-m", "firmware.cli.main", "models", "verify", "--json", "--config",
+                          str(config)], capture_output=True, text=True, timeout=120)
+    kept = json.loads((state / PRECISION_FILE).read_text())
+    assert json.loads(out.stdout)["precision_choices"] == {r: kept[r]["precision"] for r in kept}

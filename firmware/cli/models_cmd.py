@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from firmware.accel.backends import EdgeTpuAccelerator
 from firmware.accel.edgetpu_check import check_edgetpu
 from firmware.accel.modelfiles import read_manifest, verify_models
 from firmware.cli.common import add_config_argument, add_json_argument, app_config, emit
+from firmware.embed.recognizer import PRECISION_FILE
 from firmware.errors import AcceleratorError
 
 
@@ -42,6 +44,16 @@ def _verify(args: argparse.Namespace) -> int:
              + ("" if c.all_int8 is None else f"  all tensors int8: {'yes' if c.all_int8 else 'NO'}")
              + (f"  ({c.problem})" if c.problem else "") for c in checks]
     lines.append(delegate)
+    choices = Path(cfg.paths.state_dir) / PRECISION_FILE
+    try:
+        kept = json.loads(choices.read_text())
+    except (OSError, ValueError):
+        kept = {}
+    chosen = {role: str(c.get("precision")) for role, c in kept.items() if isinstance(c, dict)}
+    result["precision_choices"] = chosen
+    lines.append(f"CPU precision kept in {choices}: " + (", ".join(
+        f"{role} {p}" for role, p in sorted(chosen.items())) or "none yet (chosen at the "
+        "first start of the appliance; the embedder always runs the file the score calibration was fitted on)"))
     if args.edgetpu:
         reports = [check_edgetpu(models_dir / str(e["file"])) for e in read_manifest(models_dir).values()
                    if e.get("precision") == "int8" and (models_dir / str(e["file"])).is_file()]
