@@ -11,7 +11,7 @@ APT_PACKAGES := python3 python3-venv systemd udev chromium
 LFR_TEST_DATA ?= ../shared/data
 export LFR_TEST_DATA
 
-.PHONY: all deps venv test demo lint models bench compare-deps compare clean
+.PHONY: all deps venv test test-fast demo lint models bench compare-deps compare clean
 
 all: test
 
@@ -34,6 +34,11 @@ $(VENV)/.installed: setup.cfg setup.py pyproject.toml constraints.txt
 
 test: deps venv
 	$(BIN)/python -m pytest -q
+
+# The edit loop: everything not marked slow (browser, demo, eval, wake, wheel, full-data and multi-process
+# runs). CI and the final check before landing run `make test`.
+test-fast: deps venv
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check firmware tests scripts

@@ -6,5 +6,9 @@ the wheel as the data-only package `lfr_models`, found at run time with importli
 
 from setuptools import find_packages, setup
 
-setup(packages=[*find_packages(include=["firmware", "firmware.*"]), "lfr_models"],
+# The viewer's static folders hold no Python; they are named as (data-only) packages so setuptools installs
+# their files without its "absent from the packages configuration" warning for each one.
+STATIC = ["firmware.viewer.static", "firmware.viewer.handheld.static"]
+
+setup(packages=[*find_packages(include=["firmware", "firmware.*"]), *STATIC, "lfr_models"],
       package_dir={"lfr_models": "models"})

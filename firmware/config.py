@@ -2,23 +2,20 @@
 
 Every field carries a one-line doc and, where it is a number, its allowed range; `lfr run --validate-config`
 and systemd's ExecStartPre use `load_config` so a bad file stops the unit before it touches a camera.
-Sections are frozen dataclasses; a field's metadata holds `doc`, and optionally `min`, `max` and `choices`.
+Sections are frozen dataclasses declared and checked with `firmware.records` (the same checker as both message
+families): a field's metadata holds `doc`, and optionally `min`, `max` and `choices`; numbers must be finite.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from firmware import records
 from firmware.errors import ConfigError
-
-T = TypeVar("T")
 
 DEFAULT_CONFIG_PATH = Path("/etc/lfr/appliance.toml")
 REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -37,11 +34,8 @@ SHIPPED_MODELS_DIR = shipped_models_dir()
 
 def opt(default: Any, doc: str, *, min: float | None = None, max: float | None = None,
         choices: tuple[Any, ...] | None = None) -> Any:
-    """A config field with its documentation and limits, checked by `load_config`."""
-    meta = {"doc": doc, "min": min, "max": max, "choices": choices}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
+    """A config field with its documentation and limits (`firmware.records.spec`), checked by `load_config`."""
+    return records.spec(default, doc, min=min, max=max, choices=choices)
 
 
 @dataclass(frozen=True)
@@ -90,6 +84,14 @@ class MatchConfig:
     threshold: float = opt(0.6, "alert when the calibrated 0..1 score reaches this (policy default 0.6)",
                            min=0.5, max=0.99)
     top_k: int = opt(3, "watchlist candidates kept per probe", min=1, max=50)
+    policy: str = opt("budget", "budget: each import raises the threshold (never below `threshold`) until a track's "
+                      "expected false alerts against the loaded list are within `false_alerts_per_10k_tracks`; "
+                      "fixed: `threshold` always, the expectation only reported", choices=("budget", "fixed"))
+    false_alerts_per_10k_tracks: float = opt(1.0, "false-alert budget: expected false alerts per 10,000 tracks "
+                                             "(people passing) against the loaded list", min=0.001, max=1000.0)
+    min_tpir: float = opt(0.85, "an import whose budget threshold expects to find fewer listed people than this "
+                          "(0..1) is flagged loudly (CLI, audit, viewer, LED), naming the list size that would hold",
+                          min=0.0, max=1.0)
 
 
 # -- watchlist bundles (firmware/watchlist) ----------------------------------------------------------------
@@ -191,7 +193,6 @@ class PipelineConfig:
         if self.min_shots > self.max_shots:
             raise ConfigError(f"pipeline.min_shots ({self.min_shots}) is above pipeline.max_shots "
                               f"({self.max_shots})")
-# -- end live pipeline --
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,7 @@ class LinkConfig:
     public_key: str = opt("/etc/lfr/link/link.key", "this machine's CURVE public key file (for the peer)")
     allowed_keys: str = opt("/etc/lfr/link/allowed_laptops", "appliance: paired laptop keys, one a line")
     appliance_public_key: str = opt("/etc/lfr/link/appliance.key", "viewer: the appliance's public key file")
-# --- hardware (issue 6): GPIO status lights, stop button, sign relay ---
+# -- hardware: GPIO status lights, stop button, sign relay --
 GPIO_PIN_FACTORIES = ("auto", "lgpio", "rpigpio", "pigpio", "native", "mock", "none")
 _PIN_FIELDS = ("status_led_pin", "alert_led_pin", "buzzer_pin", "stop_button_pin", "sign_relay_pin")
 
@@ -252,7 +253,6 @@ class GpioConfig:
             if pin in used:
                 raise ConfigError(f"gpio.{name}: pin {pin} is already used by gpio.{used[pin]}")
             used[pin] = name
-# --- end hardware ---
 
 
 # -- operator viewer (firmware/viewer) ---------------------------------------------------------------------
@@ -268,7 +268,7 @@ class ViewerConfig:
     sound: bool = opt(True, "beep in the browser when a new alert arrives")
 
 
-# --- appliance wiring (issue 6): link, health, stop flag, disk limit ---
+# -- appliance wiring: link, health, stop flag, disk limit --
 @dataclass(frozen=True)
 class ApplianceConfig:
     """The hub's services around the pipeline (firmware/pipeline/services.py, docs/appliance.md)."""
@@ -283,10 +283,9 @@ class ApplianceConfig:
                              min=0.0, max=1_000_000.0)
     stop_flag: str = opt("/run/lfr/capture-stopped", "file whose presence stops capture in every camera "
                                                      "process (the stop button creates it)")
-# --- end appliance wiring ---
 
 
-# -- officers' handhelds (firmware/viewer/handheld, issue 8) ------------------------------------------------
+# -- officers' handhelds (firmware/viewer/handheld) ------------------------------------------------------
 @dataclass(frozen=True)
 class HandheldConfig:
     enabled: bool = opt(False, "serve the officers' handheld page on the van LAN (HTTPS) beside the viewer")
@@ -323,54 +322,12 @@ class AppConfig:
     appliance: ApplianceConfig = field(default_factory=ApplianceConfig)
 
 
-def _check_value(path: str, value: Any, hint: Any, meta: dict[str, Any] | None) -> Any:
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: expected a table, got {type(value).__name__}")
-        return _build(hint, value, path)  # type: ignore[arg-type]
-    if origin in (list, tuple):
-        (item_hint, *_) = typing.get_args(hint) or (Any,)
-        if not isinstance(value, list):
-            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
-        items = [_check_value(f"{path}[{i}]", v, item_hint, None) for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None:
-            return None
-        return _check_value(path, value, args[0], meta)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if hint is not Any and (not isinstance(value, hint) or (hint is not bool and isinstance(value, bool))):
-        raise ConfigError(f"{path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
-    if meta:
-        if meta.get("choices") and value not in meta["choices"]:
-            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(repr, meta['choices']))}")
-        if meta.get("min") is not None and value < meta["min"]:
-            raise ConfigError(f"{path}: {value!r} is below the minimum {meta['min']}")
-        if meta.get("max") is not None and value > meta["max"]:
-            raise ConfigError(f"{path}: {value!r} is above the maximum {meta['max']}")
-    return value
-
-
-def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        where = f"[{prefix}]" if prefix else "top level"
-        raise ConfigError(f"unknown key {prefix + '.' if prefix else ''}{unknown[0]} in {where}; "
-                          f"known keys: {', '.join(sorted(fields))}")
-    kwargs = {name: _check_value(f"{prefix + '.' if prefix else ''}{name}", value, hints[name],
-                                 dict(fields[name].metadata) or None)
-              for name, value in data.items()}
-    return cls(**kwargs)
-
-
 def parse_config(data: dict[str, Any]) -> AppConfig:
     """Validate an already-parsed TOML document; raises ConfigError naming the offending key's path."""
-    return _build(AppConfig, data)
+    try:
+        return records.build(AppConfig, data)
+    except records.RecordError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def load_config(path: Path | str | None) -> AppConfig:
@@ -393,17 +350,4 @@ def load_config(path: Path | str | None) -> AppConfig:
 
 def describe(cls: type = AppConfig, prefix: str = "") -> list[tuple[str, str, Any]]:
     """Every config key as (dotted path, doc, default), for the docs test and `docs/configuration.md`."""
-    rows: list[tuple[str, str, Any]] = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        path = f"{prefix}{f.name}"
-        item = (typing.get_args(hints[f.name]) or (None,))[0]
-        if dataclasses.is_dataclass(hints[f.name]):
-            rows.extend(describe(hints[f.name], path + "."))
-        elif typing.get_origin(hints[f.name]) is tuple and dataclasses.is_dataclass(item):
-            rows.append((path, f.metadata.get("doc", ""), f.default))
-            rows.extend(describe(item, path + "[]."))  # type: ignore[arg-type]
-        else:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
-            rows.append((path, f.metadata.get("doc", ""), default))
-    return rows
+    return records.describe(cls, prefix)

@@ -77,6 +77,7 @@ def test_bench_match_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> No
     assert "--sizes" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_stages_json_on_real_images(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = require_data()
     assert main(["bench", "stages", "--data", str(data), "--images", "4", "--frames", "1", "--faces", "4",
@@ -112,6 +113,7 @@ def test_panning_still_moves_every_face_with_its_box() -> None:
             assert np.array_equal(view[y1:y2, x1:x2], still.frame[b1:b2, a1:a2])
 
 
+@pytest.mark.slow
 def test_bench_pipeline_matrix_on_lfw(capsys: pytest.CaptureFixture[str]) -> None:
     """The matrix runs the real pipeline per cell: fps, CPU, faces and the 30 fps drop run add up, and the
     appliance-like child's peak RSS is measured from outside."""
@@ -150,6 +152,7 @@ def test_bench_pipeline_refuses_bad_matrix_flags(capsys: pytest.CaptureFixture[s
         assert flag in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_pipeline_churn_brings_new_people(capsys: pytest.CaptureFixture[str]) -> None:
     """With --churn-frames the pipeline meets more people than are in view at once (new tracks, embedded)."""
     data = require_data()

@@ -128,6 +128,7 @@ def test_contract_runs_under_the_capture_thread(make: Callable[[], FrameSource])
 
 # --- replay ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, count, size", [(HAMILTON, 275, (360, 640)), (MOT17, 750, (540, 960))])
 def test_replay_plays_the_real_videos_to_the_end(name: str, count: int, size: tuple[int, int]) -> None:
     source = ReplaySource(require_data(name), fps=0)

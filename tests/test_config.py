@@ -48,3 +48,16 @@ def test_bad_files_name_the_problem(tmp_path: Path) -> None:
 def test_every_key_is_documented() -> None:
     rows = describe()
     assert rows and all(doc for _, doc, _ in rows), [p for p, d, _ in rows if not d]
+
+
+@pytest.mark.parametrize("text, path", [
+    ("[match]\nthreshold = nan\n", "match.threshold"),
+    ("[pipeline]\ncooldown_s = inf\n", "pipeline.cooldown_s"),
+    ("[link]\nheartbeat_interval = -inf\n", "link.heartbeat_interval"),
+])
+def test_non_finite_numbers_are_refused(tmp_path: Path, text: str, path: str) -> None:
+    """TOML allows nan and inf; a range check alone lets nan through (every comparison with it is false)."""
+    p = tmp_path / "nan.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=f"{path.replace('.', r'[.]')}: .* is not a finite number"):
+        load_config(p)

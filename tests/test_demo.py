@@ -12,8 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from firmware.demo.prepare import free_port
+
+pytestmark = pytest.mark.slow  # runs for more than a few seconds: `make test`, not `make test-fast`
 
 REPO = Path(__file__).resolve().parents[1]
 

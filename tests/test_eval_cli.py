@@ -10,6 +10,8 @@ import pytest
 from firmware.cli.main import main
 from firmware.eval.lfw import read_pairs
 
+pytestmark = pytest.mark.slow  # runs for more than a few seconds: `make test`, not `make test-fast`
+
 
 def subset_pairs(lfw: Path, out: Path, per_fold: int = 25, folds: int = 2) -> Path:
     """The first `per_fold` same and different pairs of the first `folds` folds, in View 2 format."""

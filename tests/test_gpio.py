@@ -1,19 +1,23 @@
-"""Status lights, stop button, buzzer and sign relay on gpiozero's MockFactory: real gpiozero."""
+"""Status lights, stop button, buzzer and sign relay on gpiozero's MockFactory: real gpiozero, a fake clock.
+
+Every duration (patterns, alert flash and beeps, the long press) is read from the indicators' clock, so these
+tests move a `FakeClock` and call `render()` themselves: no real sleeps, exact timings.
+"""
 
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gpio_fixtures import STEP, play, runs
 from gpiozero.pins.mock import MockFactory
 
 from firmware.config import GpioConfig, parse_config
 from firmware.errors import ConfigError, GpioError
+from firmware.hardware.clock import FakeClock
 from firmware.hardware.gpio import GpioIndicators, make_pin_factory, open_indicators
 from firmware.hardware.indicators import (
     MEANING,
@@ -26,7 +30,6 @@ from firmware.hardware.indicators import (
     sign_lit,
 )
 
-SCALE = 0.2  # patterns run 5 times faster than on the van; waits below are in van seconds * SCALE
 READY = ApplianceState(starting=False, deployment_open=True, watchlist_loaded=True, link_up=True,
                        scanning=True)
 LED, ALERT_LED, BUZZER, BUTTON, RELAY = 17, 23, 5, 27, 22
@@ -39,25 +42,19 @@ def factory() -> Iterator[MockFactory]:
     f.close()
 
 
-def make(factory: MockFactory, **overrides: object) -> tuple[GpioIndicators, list[str]]:
+def make(factory: MockFactory, **overrides: object) -> tuple[GpioIndicators, list[str], FakeClock]:
     events: list[str] = []
+    clock = FakeClock()
     config = GpioConfig(**{"sign_relay_pin": RELAY, "buzzer_pin": BUZZER, "hold_seconds": 0.5, **overrides})
-    ind = GpioIndicators(config, pin_factory=factory, time_scale=SCALE,
+    ind = GpioIndicators(config, pin_factory=factory, clock=clock, tick=None,
                          when_stop=lambda: events.append("stop"), when_resume=lambda: events.append("resume"))
-    return ind, events
+    return ind, events, clock
 
 
-def durations(pin: object, settle: bool) -> list[tuple[bool, float]]:
-    """(state, van seconds held) of each complete interval on a mock pin; the last one, cut short by
-    close(), is left out, and so is the first when `settle` (it began before the recording)."""
-    states = pin.states  # type: ignore[attr-defined]
-    held = [(states[i].state, states[i + 1].timestamp / SCALE) for i in range(1, len(states) - 2)]
-    return held[1:] if settle else held
-
-
-def press(pin: object, seconds: float = 0.02) -> None:
+def press(ind: GpioIndicators, clock: FakeClock, pin: object, seconds: float = 0.02) -> None:
+    """Hold the button down for `seconds` of fake time (rendering meanwhile), then let go."""
     pin.drive_low()  # type: ignore[attr-defined]
-    time.sleep(seconds)
+    play(ind, clock, seconds)
     pin.drive_high()  # type: ignore[attr-defined]
 
 
@@ -105,36 +102,31 @@ def test_patterns_are_distinct_and_documented() -> None:
 
 
 def test_status_led_blinks_the_starting_pattern(factory: MockFactory) -> None:
-    ind, _ = make(factory)
-    led = factory.pin(LED)
-    time.sleep(3.5 * SCALE)
+    ind, _, clock = make(factory)
+    (led,) = play(ind, clock, 3.5, factory.pin(LED))
     ind.close()
-    held = durations(led, settle=True)
-    assert len(held) >= 4
-    # the pattern keeps absolute time, so scheduling jitter on a loaded machine moves edges, not the rhythm
-    assert statistics.mean(s for _, s in held) == pytest.approx(0.5, abs=0.05), held
-    assert statistics.median(s for _, s in held) == pytest.approx(0.5, abs=0.1), held
+    held = runs(led)
+    assert len(held) >= 5 and all(s == pytest.approx(0.5, abs=STEP) for _, s in held), held
 
 
 def test_led_follows_state_and_link_down_double_blips(factory: MockFactory) -> None:
-    ind, _ = make(factory)
+    ind, _, clock = make(factory)
     led = factory.pin(LED)
     ind.show(READY)
-    time.sleep(1.0 * SCALE)
+    play(ind, clock, 1.0)
     assert led.state is True and ind.pattern is Pattern.SCANNING
-    led.clear_states()
     ind.show(ApplianceState(**{**READY.__dict__, "link_up": False}))
-    time.sleep(4.5 * SCALE)
+    (levels,) = play(ind, clock, 4.5, led)
     ind.close()
-    ons = [s for on, s in durations(led, settle=False) if on]
-    assert len(ons) >= 3
-    assert statistics.median(ons) == pytest.approx(0.15, abs=0.1), ons
-    offs = sorted(s for on, s in durations(led, settle=False) if not on)
-    assert offs[0] == pytest.approx(0.2, abs=0.1) and offs[-1] == pytest.approx(1.5, abs=0.2), offs
+    held = runs(levels)
+    ons = [s for on, s in held if on]
+    offs = sorted(s for on, s in held if not on)
+    assert len(ons) >= 3 and all(s == pytest.approx(0.15, abs=STEP) for s in ons), held
+    assert offs[0] == pytest.approx(0.2, abs=STEP) and offs[-1] == pytest.approx(1.5, abs=STEP), held
 
 
 def test_sign_relay_follows_scanning_and_goes_dark_on_close(factory: MockFactory) -> None:
-    ind, _ = make(factory)
+    ind, _, _ = make(factory)
     relay = factory.pin(RELAY)
     assert relay.state is False
     ind.show(READY)
@@ -149,7 +141,7 @@ def test_sign_relay_follows_scanning_and_goes_dark_on_close(factory: MockFactory
 
 
 def test_relay_active_low_board(factory: MockFactory) -> None:
-    ind, _ = make(factory, relay_active_high=False)
+    ind, _, _ = make(factory, relay_active_high=False)
     relay = factory.pin(RELAY)
     assert relay.state is True  # high = relay released on an active-low board
     ind.show(READY)
@@ -158,69 +150,66 @@ def test_relay_active_low_board(factory: MockFactory) -> None:
 
 
 def test_alert_flashes_status_led_and_beeps(factory: MockFactory) -> None:
-    ind, _ = make(factory)
+    ind, _, clock = make(factory)
     ind.show(READY)
-    time.sleep(0.5 * SCALE)
-    led, buzzer = factory.pin(LED), factory.pin(BUZZER)
-    led.clear_states()
+    play(ind, clock, 0.5)
     ind.alert()
-    time.sleep(1.5 * SCALE)
-    offs = [s for on, s in durations(led, settle=False) if not on]
-    assert len(offs) >= 3  # the steady light drops out at least 3 times within the 0.8 s flash
-    assert led.state is True  # and comes back to steady on
-    assert [s.state for s in buzzer.states] == [False, True, False, True, False]
+    led, buzzer = play(ind, clock, 1.5, factory.pin(LED), factory.pin(BUZZER))
+    assert led[0] is True and led[-1] is True  # steady on, and back to steady on after the flash
+    offs = [s for on, s in runs(led) if not on]
+    assert offs == pytest.approx([0.1] * 4, abs=STEP)  # the steady light drops out 4 times in the 0.8 s flash
+    beeps = runs([False, *buzzer])  # the first beep starts with the recording
+    assert [on for on, _ in beeps] == [True, False, True] and buzzer[-1] is False  # two beeps ...
+    assert [s for _, s in beeps] == pytest.approx([0.1] * 3, abs=STEP)  # ... of 0.1 s, 0.1 s apart
     ind.close()
 
 
 def test_separate_alert_led_leaves_status_pattern_alone(factory: MockFactory) -> None:
-    ind, _ = make(factory, alert_led_pin=ALERT_LED)
+    ind, _, clock = make(factory, alert_led_pin=ALERT_LED)
     ind.show(READY)
-    time.sleep(0.5 * SCALE)
-    led, alert_led = factory.pin(LED), factory.pin(ALERT_LED)
-    led.clear_states()
+    play(ind, clock, 0.5)
     ind.alert()
-    time.sleep(1.5 * SCALE)
+    led, alert_led = play(ind, clock, 1.5, factory.pin(LED), factory.pin(ALERT_LED))
     ind.close()
-    assert [s.state for s in led.states[:-1]] == [True]  # untouched until close switched it off
-    assert sum(1 for s in alert_led.states if s.state) >= 3
+    assert all(led)  # the status light stays steady on
+    assert sum(1 for on, _ in runs(alert_led) if on) >= 3 and alert_led[-1] is False
 
 
 def test_stop_button_press_stops_and_second_press_resumes(factory: MockFactory) -> None:
-    ind, events = make(factory)
+    ind, events, clock = make(factory)
     button = factory.pin(BUTTON)
-    press(button)
+    press(ind, clock, button)
     assert events == ["stop"] and ind.is_stopped
-    press(button)
+    press(ind, clock, button)
     assert events == ["stop", "resume"] and not ind.is_stopped
     ind.close()
 
 
 def test_long_press_while_running_only_stops(factory: MockFactory) -> None:
     """A press held past hold_seconds must not stop and then immediately resume."""
-    ind, events = make(factory)
-    press(factory.pin(BUTTON), seconds=0.5 * SCALE + 0.1)
+    ind, events, clock = make(factory)
+    press(ind, clock, factory.pin(BUTTON), seconds=0.6)
     assert events == ["stop"] and ind.is_stopped
     ind.close()
 
 
 def test_resume_needs_hold_ignores_short_press(factory: MockFactory) -> None:
-    ind, events = make(factory, resume_needs_hold=True)
+    ind, events, clock = make(factory, resume_needs_hold=True)
     button = factory.pin(BUTTON)
-    press(button)
-    press(button)
+    press(ind, clock, button)
+    press(ind, clock, button, seconds=0.45)  # shorter than hold_seconds (0.5): not a long press
     assert events == ["stop"] and ind.is_stopped
-    press(button, seconds=0.5 * SCALE + 0.1)
+    press(ind, clock, button, seconds=0.6)
     assert events == ["stop", "resume"] and not ind.is_stopped
     ind.close()
 
 
-def test_stop_callback_is_called_within_a_second(factory: MockFactory) -> None:
+def test_stop_callback_is_called_as_the_button_goes_down(factory: MockFactory) -> None:
+    """The stop reaches the appliance at once, from gpiozero's event, not at the next render."""
     stopped = threading.Event()
-    ind = GpioIndicators(GpioConfig(), pin_factory=factory, when_stop=stopped.set)
-    t0 = time.monotonic()
+    ind = GpioIndicators(GpioConfig(), pin_factory=factory, when_stop=stopped.set, clock=FakeClock(), tick=None)
     factory.pin(BUTTON).drive_low()
-    assert stopped.wait(1.0)
-    assert time.monotonic() - t0 < 1.0
+    assert stopped.is_set()
     factory.pin(BUTTON).drive_high()
     ind.close()
 
@@ -230,19 +219,20 @@ def test_failing_callback_is_logged_and_button_keeps_working(factory: MockFactor
     def broken() -> None:
         raise RuntimeError("capture did not answer")
 
-    ind = GpioIndicators(GpioConfig(), pin_factory=factory, when_stop=broken)
+    clock = FakeClock()
+    ind = GpioIndicators(GpioConfig(), pin_factory=factory, when_stop=broken, clock=clock, tick=None)
     with caplog.at_level(logging.ERROR):
-        press(factory.pin(BUTTON))
+        press(ind, clock, factory.pin(BUTTON))
     assert "when_stop callback failed" in caplog.text and ind.is_stopped
-    press(factory.pin(BUTTON))
+    press(ind, clock, factory.pin(BUTTON))
     assert not ind.is_stopped
     ind.close()
 
 
 def test_set_stopped_keeps_button_in_step_with_the_viewer(factory: MockFactory) -> None:
-    ind, events = make(factory)
+    ind, events, clock = make(factory)
     ind.set_stopped(True)  # stopped from the viewer
-    press(factory.pin(BUTTON))
+    press(ind, clock, factory.pin(BUTTON))
     assert events == ["resume"]
     ind.close()
 

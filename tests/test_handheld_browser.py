@@ -17,6 +17,8 @@ from firmware.errors import PolicyError
 from firmware.store import audit
 from firmware.store.stats import read_stats
 
+pytestmark = pytest.mark.slow  # runs for more than a few seconds: `make test`, not `make test-fast`
+
 CARD = "#cards article[data-alert-id='{}']"
 
 
@@ -42,7 +44,9 @@ def test_pairing_from_the_operator_screen_and_an_outcome_reaching_the_appliance(
         stranger.wait_for_selector("#unpaired:not(.hidden)")
         assert _cards(stranger) == [] and stranger.inner_text("#callsign") == ""
         pair_phone(rig, bravo, "PC Bravo")
-        assert [d["callsign"] for d in rig.appliance_audit("handheld_paired")] == ["PC Alpha", "PC Bravo"]
+        # the pairing events reach the appliance over the link a moment after the phones are paired
+        assert wait_for(lambda: [d["callsign"] for d in rig.appliance_audit("handheld_paired")]
+                        == ["PC Alpha", "PC Bravo"], timeout=10)
 
         # a confirmed alert, sent from the operator's screen to PC Alpha only
         alert_id = rig.confirmed_alert(1, category="wanted", reason="Warrant: failing to appear (test)")

@@ -30,6 +30,7 @@ def test_handheld_cert_install_step_prints_the_fingerprint(tmp_path: Path,
     assert (tmp_path / "state" / "handheld-cert.pem").exists()
 
 
+@pytest.mark.slow
 def test_lfr_viewer_serves_handhelds_over_https_apart_from_the_operator_page(tmp_path: Path) -> None:
     keys = make_keys(tmp_path / "keys")
     with LoopbackAppliance(tmp_path, keys) as appliance:

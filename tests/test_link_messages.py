@@ -144,6 +144,15 @@ def test_packed_preview_must_describe_itself_exactly(blob: bytes) -> None:
         unpack(blob)
 
 
+def test_a_version_3_health_still_decodes_with_no_operating_point() -> None:
+    """An appliance from before issue 12 sends health version 3: the viewer takes it, op fields unset."""
+    op_fields = [f for f in HEALTH.__dataclass_fields__ if f.startswith("op_")]
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k not in op_fields}
+    old = decode([json.dumps({**header, "v": 3}).encode()])
+    assert isinstance(old, Health) and old.import_outcome == "accepted"
+    assert all(getattr(old, f) is None for f in op_fields) and len(op_fields) == 7
+
+
 @pytest.mark.parametrize(("change", "kind"), [
     ({"kind": "shot"}, "bad_field"), ({"alert_id": "not-a-uuid"}, "bad_field"),
     ({"callsign": "x" * 41}, "bad_field"), ({"v": 2}, "unknown_version")])
@@ -166,7 +175,7 @@ IMPORT_FIELDS = [f for f in HEALTH.__dataclass_fields__ if f.startswith("import_
 
 def test_health_carries_the_import_result_and_the_disk_state() -> None:
     header = json.loads(HEALTH.encode()[0])
-    assert header["v"] == 3 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
+    assert header["v"] == 4 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
     assert header["disk_low"] is False and header["accelerator"] == "cpu"
     assert decode(HEALTH.encode()) == HEALTH
     low = dataclasses.replace(HEALTH, disk_low=True)
@@ -175,7 +184,7 @@ def test_health_carries_the_import_result_and_the_disk_state() -> None:
 
 def test_a_version_2_health_still_decodes_with_no_disk_state() -> None:
     """An appliance from before protocol 1.3 sends health version 2 without `disk_low`: it stays unset."""
-    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k != "disk_low"}
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k != "disk_low" and not k.startswith("op_")}
     old = decode([json.dumps({**header, "v": 2}).encode()])
     assert isinstance(old, Health) and old.disk_low is None and old.import_accepted == 182
 
@@ -184,7 +193,7 @@ def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
     """An appliance from before protocol 1.2 sends health version 1 without the import fields: the viewer
     takes it, and the import fields stay unset."""
     header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items()
-              if k not in IMPORT_FIELDS and k != "disk_low"}
+              if k not in IMPORT_FIELDS and k != "disk_low" and not k.startswith("op_")}
     old = decode([json.dumps({**header, "v": 1}).encode()])
     assert isinstance(old, Health) and old.watchlist_size == 182
     assert all(getattr(old, f) is None for f in IMPORT_FIELDS) and len(IMPORT_FIELDS) == 7
@@ -194,7 +203,8 @@ def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
     ({"v": 1}, "unknown_field"),  # a version 1 message has no import fields
     ({"v": 2}, "unknown_field"),  # nor a version 2 one `disk_low`
     ({"disk_low": "yes"}, "bad_field"), ({"disk_low": 1}, "bad_field"),
-    ({"v": 4}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
+    ({"v": 3}, "unknown_field"),  # nor a version 3 one the operating point
+    ({"v": 5}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
     ({"import_outcome": "maybe"}, "bad_field"), ({"import_accepted": -1}, "bad_field"),
     ({"import_reason": "x" * 201}, "bad_field")])
 def test_health_versions_and_import_fields_are_checked(change: dict, kind: str) -> None:

@@ -11,6 +11,8 @@ from viewer_fixtures import console_for, wait_for
 from firmware.bench.loopback import LoopbackAppliance, make_keys
 from firmware.link import sockets
 
+pytestmark = pytest.mark.slow  # runs for more than a few seconds: `make test`, not `make test-fast`
+
 
 def test_notify_sends_a_new_alert_without_waiting_for_the_poll(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -185,6 +185,7 @@ def test_tiled_detection_finds_small_faces_where_they_are(recognizer: Recognizer
     assert len({o[0] for o in owners}) == len(tiled), "a face found twice across overlapping tiles"
 
 
+@pytest.mark.slow
 def test_watchlist_search_is_exact_on_real_embeddings(recognizer: Recognizer, lfw_dir: Path) -> None:
     """The int8 scan + float32 re-scoring returns the float32 top-k on real LFW embeddings (whose largest
     component sets the int8 scale), with the same cosines."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from firmware.cli.main import main
+from firmware.errors import PolicyError
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return status, out, err
 
 
-def test_deployment_lifecycle_report_audit_and_purge(config: Path, tmp_path: Path,
+def test_deployment_lifecycle_report_audit_and_purge(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     c = ["--config", str(config)]
     status, out, _ = run(capsys, "deployment", "start", "--authority", "AUTH-9", "--officer", "PC Nine",
@@ -49,6 +50,15 @@ def test_deployment_lifecycle_report_audit_and_purge(config: Path, tmp_path: Pat
     out_file = tmp_path / "report.html"
     status, _, err = run(capsys, "report", "1", "--format", "html", "--out", str(out_file), *c)
     assert status == 0 and out_file.read_text().startswith("<!DOCTYPE html>")
+    # by the authority reference people quote, and into a file named after it rather than the terminal
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, "report", "AUTH-9", "--format", "html", *c)
+    assert status == 0 and out == "" and "written to lfr-report-AUTH-9-1.html" in err
+    assert (tmp_path / "lfr-report-AUTH-9-1.html").read_text().startswith("<!DOCTYPE html>")
+    status, out, _ = run(capsys, "report", "AUTH-9", "--format", "html", "--out", "-", *c)
+    assert status == 0 and out.startswith("<!DOCTYPE html>")
+    status, _, err = run(capsys, "report", "REF-2026-0142", *c)
+    assert status == 2 and "no deployment with id or authority reference 'REF-2026-0142'" in err
     status, out, _ = run(capsys, "report", "1", "--format", "csv", *c)
     assert status == 0 and "authority,AUTH-9" in out
     status, out, _ = run(capsys, "report", "1", "--json", *c)
@@ -82,3 +92,42 @@ def test_corrupt_database_is_a_clear_error(config: Path, tmp_path: Path,
     (tmp_path / "state" / "lfr.sqlite3").write_bytes(b"\x00garbage" * 1000)
     status, _, err = run(capsys, "deployment", "list", "--config", str(config))
     assert status == 2 and "is not a SQLite database or is corrupt" in err and "Traceback" not in err
+
+
+def test_stop_with_undecided_alerts_needs_force_and_list_has_a_header_and_counts(
+        config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 14: `lfr deployment stop` with 83 undecided alerts did not warn; `deployment list` had no
+    header or counts although the docs said it had."""
+    from firmware.hardware.clock import FakeClock
+    from firmware.store import alerts
+    from firmware.store.db import open_db
+
+    c = ["--config", str(config)]
+    run(capsys, "deployment", "start", "--authority", "REF-2026-0142", "--officer", "PC", "--location", "High St", *c)
+    db = open_db(tmp_path / "state" / "lfr.sqlite3")
+    clock = FakeClock()
+    for track in range(3):
+        alerts.record_alert(db, alerts.NewAlert(
+            deployment_id=1, t_wall=clock.time(), t_mono=clock.monotonic(), camera="cam0", track_id=track,
+            subject_id="S-1", name="Someone", score=0.8, category="wanted", reason="test",
+            probe_jpeg=b"\xff\xd8\xffP", reference_jpeg=b"\xff\xd8\xffR"), actor="test")
+    alerts.record_decision(db, db.execute("SELECT id FROM alerts ORDER BY seq").fetchone()[0], "false_alert",
+                           clock=clock, actor="test")
+    db.close()
+
+    status, out, _ = run(capsys, "deployment", "list", *c)
+    header, row = out.splitlines()
+    assert header.split() == ["ID", "STARTED", "STOPPED", "AUTHORITY", "WATCHLIST", "FACES", "ALERTS", "PENDING",
+                              "LOCATION"]
+    assert row.split()[0] == "1" and row.split()[-4:] == ["3", "2", "High", "St"]
+
+    status, _, err = run(capsys, "deployment", "stop", *c)
+    assert status == 2 and "deployment 1 has 2 undecided alerts" in err and "--force" in err
+    status, out, _ = run(capsys, "deployment", "stop", "--force", *c)
+    assert status == 0 and "warning: 2 undecided alerts archived" in out
+    db = open_db(tmp_path / "state" / "lfr.sqlite3")
+    pending = db.execute("SELECT id FROM alerts WHERE state = 'pending'").fetchone()[0]
+    with pytest.raises(PolicyError, match="closed"):
+        alerts.record_decision(db, pending, "false_alert", clock=clock, actor="test")
+    assert db.execute("SELECT COUNT(*) FROM alerts WHERE reference_jpeg IS NOT NULL").fetchone()[0] == 0
+    db.close()

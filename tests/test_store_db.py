@@ -115,3 +115,64 @@ def test_damaged_pages_are_reported_at_open(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(StorageError, match="corrupt"):
         open_db(path)
+
+
+def test_writers_of_one_process_queue_instead_of_failing_or_sleeping(tmp_path: Path) -> None:
+    """Regression (issue 17): two connections of the hub writing at once met SQLite's busy handler, which
+    sleeps 1, 2, 5, 10 ... ms between polls, so an alert waited long after the lock was free. With a busy
+    timeout of 0 that handler fails at once ("database is locked"); the per-file lock makes them queue."""
+    import threading
+
+    from firmware.store.db import transaction
+
+    path = tmp_path / "lfr.sqlite3"
+    first = open_db(path)
+    first.execute("CREATE TABLE t (n INTEGER)")
+    failures: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def write(rounds: int = 50) -> None:
+        db = open_db(path, busy_timeout_ms=0, check_integrity=False)  # one connection per thread, as the hub
+        try:
+            start.wait()
+            for n in range(rounds):
+                with transaction(db):
+                    db.execute("INSERT INTO t VALUES (?)", [n])
+        except StorageError as exc:
+            failures.append(exc)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert first.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 4 * 50
+    first.close()
+
+
+def test_checkpointer_moves_the_wal_into_the_file_off_the_writers_connection(tmp_path: Path) -> None:
+    """With autocheckpoint off, commits only append to the WAL; the Checkpointer copies it into the file."""
+    from firmware.store.db import Checkpointer, transaction
+
+    path = tmp_path / "lfr.sqlite3"
+    db = open_db(path, autocheckpoint=False)
+    assert db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    assert open_db(path, check_integrity=False).execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    db.execute("CREATE TABLE blobs (b BLOB)")
+    size_before = path.stat().st_size
+    for _ in range(40):  # 40 x 64 KiB: far past the 1,000 pages (4 MiB) that would checkpoint on commit
+        with transaction(db):
+            db.execute("INSERT INTO blobs VALUES (?)", [bytes(64 * 1024)])
+    assert path.stat().st_size == size_before  # nothing left the WAL on commit
+    keeper = Checkpointer(path, interval_s=60)
+    try:
+        frames, done = keeper.checkpoint()
+        assert frames > 600 and done == frames
+        assert path.stat().st_size > 40 * 64 * 1024
+    finally:
+        keeper.close()
+        keeper.close()
+    db.close()

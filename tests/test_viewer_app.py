@@ -154,6 +154,7 @@ def test_a_restarted_viewer_keeps_its_history_and_gets_what_it_missed_once(
     assert shown[-1]["state"] == "decided" and shown[-1]["note"] == "walked off"
 
 
+@pytest.mark.slow
 def test_the_link_shows_down_within_3_s_of_the_appliance_going_away(
         tmp_path: Path, keys: LoopbackKeys) -> None:
     """With the link's default timings (heartbeats 0.5 s, timeout 2.5 s), not the fast test ones."""
@@ -175,6 +176,7 @@ def test_the_link_shows_down_within_3_s_of_the_appliance_going_away(
         console.store.close()
 
 
+@pytest.mark.slow
 def test_an_alert_the_laptop_could_not_keep_arrives_after_the_link_reopens(
         console: Console, appliance: LoopbackAppliance, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failed write (e.g. a full laptop disk) stops the link unacknowledged; the console reopens it."""

@@ -1,15 +1,13 @@
 """The operator's page in headless Chromium (Debian's package, driven by Playwright) over a real link.
 
 The appliance side is a real store with an open deployment and a real ApplianceLink; the decision made by a
-key press must end up in the appliance's alert row and its audit log. The test saves a screenshot of the
-alert screen (every image in it a face-free stand-in): into $LFR_SCREENSHOT_DIR when set (that is how
-`docs/img/viewer.png` was made), else into the test's temporary folder, so a run leaves the checkout clean.
+key press must end up in the appliance's alert row and its audit log. The screenshot of the alert screen
+in docs/ is made by tests/test_viewer_layout.py (at 1366x768).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +22,8 @@ from firmware.link.messages import Preview
 from firmware.store import audit
 from firmware.viewer.sample_images import pixelated_scene_jpeg
 from firmware.viewer.server import ViewerServer
+
+pytestmark = pytest.mark.slow  # runs for more than a few seconds: `make test`, not `make test-fast`
 
 
 def _preview_feed(appliance: LoopbackAppliance, stop: threading.Event) -> None:
@@ -63,6 +63,8 @@ def test_operator_sees_a_new_alert_and_marks_it_false_from_the_keyboard(feed: tu
     assert wait_for(lambda: console.store.counts()["pending"] == 0)
 
     with ViewerServer(console) as server, browser.chromium_page() as page:
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url))
         page.goto(server.url)
         page.wait_for_selector("#link.up", timeout=10_000)
         page.mouse.click(5, 990)  # the operator's first click allows the page's sound
@@ -80,9 +82,6 @@ def test_operator_sees_a_new_alert_and_marks_it_false_from_the_keyboard(feed: tu
         assert sizes[0] == sizes[1] and sizes[0][0] >= 300
         page.wait_for_function("document.getElementById('preview').naturalWidth > 0", timeout=10_000)
         page.wait_for_selector("#history tr", timeout=5_000)
-        shots = Path(os.environ.get("LFR_SCREENSHOT_DIR", tmp_path))
-        shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shots / "viewer.png"), full_page=True)
 
         page.keyboard.press("f")
         page.wait_for_selector(f"#queue li.decided[data-id='{alert.id}']", timeout=10_000)
@@ -97,6 +96,10 @@ def test_operator_sees_a_new_alert_and_marks_it_false_from_the_keyboard(feed: tu
         assert sorted(page.eval_on_selector_all("#history tr", "rs => rs.map(r => r.dataset.id)")) == \
             sorted([history[1].id, alert.id])
 
+        # quiet: without handhelds the page never asks for them (it polled a 404 every 1.5 s), and it has an icon
+        assert not [u for u in asked if "/api/handhelds" in u]
+        icon = page.evaluate("fetch('/favicon.ico').then(r => [r.status, r.headers.get('content-type')])")
+        assert icon == [200, "image/svg+xml"]
         appliance.link.close()  # the van goes away: the status bar says so within 3 s
         page.wait_for_selector("#link.down", timeout=3_000)
 

@@ -52,6 +52,7 @@ appliance_public_key = "{tmp_path / 'nowhere' / 'appliance.key'}"
     assert "link.key_secret" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_lfr_viewer_serves_the_page_and_stops_on_sigterm(tmp_path: Path) -> None:
     keys = make_keys(tmp_path / "keys")
     with LoopbackAppliance(tmp_path, keys) as appliance:
@@ -102,6 +103,7 @@ appliance_public_key = "{keys.directory / 'appliance' / 'link.key'}"
     assert f"cannot serve the viewer on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_link_prints_latency_figures(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "link", "--alerts", "5", "--no-browser", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

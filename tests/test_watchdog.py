@@ -11,15 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from firmware.hardware.clock import FakeClock
 from firmware.hardware.watchdog import SystemdNotifier
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -58,11 +51,11 @@ def test_ready_status_ping_and_stopping_reach_the_socket(listener: tuple[socket.
 
 def test_pings_are_throttled_to_a_quarter_of_the_watchdog(listener: tuple[socket.socket, str]) -> None:
     sock, path = listener
-    clock = Clock()
+    clock = FakeClock()
     notifier = SystemdNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "8000000"}, clock=clock)
     for _ in range(100):  # a 30 fps loop for about 6 s of simulated time
         notifier.ping()
-        clock.now += 0.06
+        clock.advance(0.06)
     notifier.close()
     notifier.close()
     assert received(sock) == ["WATCHDOG=1"] * 3  # at 0 s, 2 s and 4 s
@@ -98,11 +91,11 @@ def test_watchdog_meant_for_another_process_is_ignored(listener: tuple[socket.so
 
 
 def test_vanished_socket_is_logged_once_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = FakeClock()
     notifier = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "gone")}, clock=clock)
     with caplog.at_level(logging.ERROR):
         for _ in range(5):
             notifier.ping()
-            clock.now += 2.0
+            clock.advance(2.0)
     assert len([r for r in caplog.records if "cannot notify systemd" in r.getMessage()]) == 1
     notifier.close()

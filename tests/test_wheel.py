@@ -30,7 +30,8 @@ def _run(argv: list[str], cwd: Path, timeout: float = 600) -> subprocess.Complet
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv holding the wheel of this checkout and its pinned dependencies; returns its bin folder."""
     tmp = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(REPO)], tmp)
+    built = _run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(tmp / "dist"), str(REPO)], tmp)
+    (tmp / "build.log").write_text(built.stdout + built.stderr)
     wheel = next((tmp / "dist").glob("lfr_firmware-*.whl"))
     _run([sys.executable, "-m", "venv", str(tmp / "venv")], tmp)
     _run([str(tmp / "venv/bin/python"), "-m", "pip", "install", "-q", "--constraint",
@@ -71,3 +72,13 @@ def test_the_installed_wheel_recognises_real_faces(installed: Path, tmp_path: Pa
     assert result["pairs"] == 12 and result["failed_detections"] == 0
     assert result["accuracy"] == 1.0, result
     assert result["operating_point"]["fnmr"] == 0.0 and result["operating_point"]["fmr_file_impostors"] == 0.0
+
+
+@pytest.mark.slow
+def test_the_wheel_builds_without_package_data_warnings_and_carries_the_pages(installed: Path) -> None:
+    """Issue 14: every fresh install printed about 60 setuptools warnings about firmware.viewer.static."""
+    log = (installed.parent.parent / "build.log").read_text()
+    assert "absent from the `packages` configuration" not in log
+    site = _site_packages(installed)
+    for page in ("viewer/static/index.html", "viewer/static/favicon.svg", "viewer/handheld/static/handheld.html"):
+        assert (site / "firmware" / page).is_file(), page

@@ -18,7 +18,7 @@ from firmware.link.keys import AllowedKeys, KeyPair, create_keypair
 from firmware.link.messages import Decision, HandheldEvent, Health
 from firmware.store import deployments, outbox
 from firmware.store.alerts import NewAlert, record_alert, record_decision
-from firmware.store.db import open_db
+from firmware.store.db import Checkpointer, open_db
 from firmware.store.handheld import record_handheld_event
 from firmware.viewer.sample_images import gradient_jpeg
 
@@ -65,7 +65,8 @@ class LoopbackAppliance:
                  alerts_port: int = 0, preview_port: int = 0, **timings: float) -> None:
         self.clock = clock or SystemClock()
         self.db_path = directory / "appliance.sqlite3"
-        self.db = open_db(self.db_path)
+        # as the hub: no connection checkpoints on commit, a Checkpointer thread does it (store/db.py)
+        self.db = open_db(self.db_path, autocheckpoint=False)
         self.deployment = deployments.current(self.db) or deployments.start(
             self.db, authority="TEST-AUTH-1", officer="PC Loopback", location="Test Street", threshold=0.6,
             clock=self.clock, actor="test")
@@ -73,14 +74,16 @@ class LoopbackAppliance:
         self.last_record_s = 0.0
         """Seconds the newest `raise_alert` spent in `record_alert` (the appliance's own transaction)."""
         config = loopback_config(keys, alerts_port, preview_port, **timings)
-        self.link = ApplianceLink(config, outbox.opener(self.db_path), when_decision=self._record,
+        self.link = ApplianceLink(config, outbox.opener(self.db_path, autocheckpoint=False),
+                                  when_decision=self._record,
                                   when_handheld_event=self._record_handheld, keypair=keys.appliance)
         self.viewer_config = dataclasses.replace(config, alerts_port=self.link.alerts_port,
                                                  preview_port=self.link.preview_port)
+        self.checkpointer = Checkpointer(self.db_path)
 
     def _record(self, decision: Decision) -> None:
         """The link's `when_decision`: one connection per call (it runs on the link's thread)."""
-        db = open_db(self.db_path, check_integrity=False)
+        db = open_db(self.db_path, check_integrity=False, autocheckpoint=False)
         try:
             record_decision(db, decision.alert_id, decision.outcome, clock=self.clock,
                             actor="operator:loopback-viewer", note=decision.note, decision_id=decision.decision_id)
@@ -90,7 +93,7 @@ class LoopbackAppliance:
 
     def _record_handheld(self, event: HandheldEvent) -> None:
         """The link's `when_handheld_event`: audit row (and alert row and stats for answers)."""
-        db = open_db(self.db_path, check_integrity=False)
+        db = open_db(self.db_path, check_integrity=False, autocheckpoint=False)
         try:
             record_handheld_event(db, event, clock=self.clock, actor="viewer:loopback-viewer")
         finally:
@@ -126,6 +129,7 @@ class LoopbackAppliance:
     def close(self) -> None:
         """Stop the link and close the store; safe to call twice."""
         self.link.close()
+        self.checkpointer.close()
         self.db.close()
 
     def __enter__(self) -> LoopbackAppliance:

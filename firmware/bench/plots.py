@@ -7,19 +7,12 @@ from typing import Any
 
 import numpy as np
 
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from firmware.plotting import pyplot
 
 
 def plot_stages(r: dict[str, Any], out: Path) -> None:
     """Horizontal bars: p50 per stage, int8 beside float, p99 as an error whisker (log scale, ms)."""
-    plt = _pyplot()
+    plt = pyplot()
     names = [k for k in r["stages"]["int8"] if k in r["stages"]["float"]]
     y = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(8, 0.42 * len(names) + 1.5))
@@ -41,7 +34,7 @@ def plot_stages(r: dict[str, Any], out: Path) -> None:
 
 def plot_match(r: dict[str, Any], out: Path) -> None:
     """Search time per probe (p50) against watchlist size, one line per layout, log-log."""
-    plt = _pyplot()
+    plt = pyplot()
     sizes = sorted(int(n) for n in r["sizes"])
     layouts = list(r["sizes"][str(sizes[0])])
     layouts = [k for k in layouts if isinstance(r["sizes"][str(sizes[0])][k], dict)]
@@ -61,7 +54,7 @@ def plot_match(r: dict[str, Any], out: Path) -> None:
 def plot_fps_vs_faces(m: dict[str, Any], out: Path) -> None:
     """Frames per second (throughput, every frame processed) against faces per frame, one line per frame size
     and thread count, with the 30 fps target; the drop rate at the camera's rate as a second panel."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.5))
     series: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for c in m["cells"]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, runtime_checkable
@@ -19,6 +18,7 @@ import numpy as np
 
 from firmware.capture.frame import Frame
 from firmware.errors import CameraError, LfrError
+from firmware.hardware.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,9 @@ class FrameSource(Protocol):
 class SourceBase:
     """Shared bookkeeping of the adapters: counters, frame numbering, `closed`, and `with` support."""
 
-    def __init__(self, camera: str) -> None:
+    def __init__(self, camera: str, clock: Clock | None = None) -> None:
         self.camera = camera
+        self.clock = clock or SystemClock()  # frame stamps and reconnect times
         self._frames = 0
         self._reconnects = 0
         self._failures = 0
@@ -82,7 +83,7 @@ class SourceBase:
 
     def _frame(self, image: np.ndarray, lores: np.ndarray | None = None) -> Frame:
         """Wrap pixels into the next numbered Frame stamped with the monotonic and wall clocks now."""
-        frame = Frame(self.camera, self._frames, image, time.monotonic(), time.time(), lores)
+        frame = Frame(self.camera, self._frames, image, self.clock.monotonic(), self.clock.time(), lores)
         self._frames += 1
         return frame
 
@@ -142,13 +143,13 @@ class ReconnectingSource(SourceBase):
         if self.max_failures is not None and self._streak > self.max_failures:
             raise CameraError(f"{error}; giving up after {self._streak} failed attempts in a row")
         delay = self.backoff.next_delay()
-        self._retry_at = time.monotonic() + delay
+        self._retry_at = self.clock.monotonic() + delay
         log.warning("%s; %s in %.1f s (attempt %d)", error, action, delay, self._streak)
 
     def _is_retry_due(self, timeout: float, wake: threading.Event) -> bool:
         """Wait (at most `timeout` s, cut short by `wake` being set, e.g. by close()) until the scheduled retry;
         True when it is time to reopen the device now."""
-        wait = self._retry_at - time.monotonic()
+        wait = self._retry_at - self.clock.monotonic()
         if wait > timeout:
             wake.wait(timeout)
             return False

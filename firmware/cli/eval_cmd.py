@@ -10,8 +10,10 @@ from typing import Any
 from firmware.cli.common import add_config_argument, add_json_argument, app_config, emit
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import DataError
-from firmware.eval import calibrate, identify, verify
-from firmware.eval.lfw import read_pairs
+from firmware.eval import calibrate, identify, identify_sizes, verify
+from firmware.eval.embedding_set import embed_images
+from firmware.eval.label_noise import load_label_noise
+from firmware.eval.lfw import iter_images, read_pairs
 from firmware.match.score import load_calibration
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lfr" / "eval"
@@ -35,6 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     i = esub.add_parser("identify", help="open-set 1:N search: TPIR and FPIR at the operating threshold")
     i.add_argument("--images", type=Path, required=True, help="folder of <Name>/<Name>_NNNN.jpg images")
     i.add_argument("--seed", type=int, default=identify.SEED, help="seed of the gallery/probe split")
+    i.add_argument("--gallery-sizes", type=_sizes, default=(),
+                   help="comma-separated watchlist sizes to measure, e.g. 1000,4000 (the list-size protocol)")
+    i.add_argument("--templates", type=int, default=1,
+                   help="reference photos fused per gallery entry (people with fewer use what they have)")
+    i.add_argument("--probe-shots", type=int, default=1, help="images of one person fused per probe, as a track")
+    i.add_argument("--fusion", choices=("mean", "max"), default="mean",
+                   help="template fusion: mean of embeddings (enrolment) or best photo (max over photos)")
+    i.add_argument("--fpir", type=float, default=1e-3, help="target FPIR of each size's threshold (default 1e-3)")
+    i.add_argument("--labels", type=Path, help="folder with lfw_gender_*_names.txt: per-gender FMR/FNMR")
+    i.add_argument("--plot", type=Path, help="write the FPIR-vs-list-size plot to this PNG file")
     _common(i)
     i.set_defaults(func=_identify)
 
@@ -43,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--fpir", type=float, default=calibrate.DEFAULT_FPIR,
                    help="open-set false-positive identification rate at the threshold (default 1e-3)")
     c.add_argument("--out", type=Path, help="models folder to write calibration.toml into (default: models.dir)")
+    c.add_argument("--curves-only", action="store_true",
+                   help="refit only the per-configuration FMR/TPIR curves, keep the score mapping as it is")
     _common(c)
     c.set_defaults(func=_calibrate)
 
@@ -100,11 +114,32 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of sizes") from exc
+    if not sizes or min(sizes) < 2:
+        raise argparse.ArgumentTypeError("gallery sizes must be whole numbers of at least 2")
+    return sizes
+
+
 def _identify(args: argparse.Namespace) -> int:
     rec, cfg = _recognizer(args)
-    r = identify.run_identify(rec, args.images, load_calibration(Path(cfg.models.dir)), seed=args.seed,
-                              cache_dir=args.cache)
+    cal = load_calibration(Path(cfg.models.dir))
+    r = identify.run_identify(rec, args.images, cal, seed=args.seed, cache_dir=args.cache)
     r["note"] = LFW_NOTE
+    if args.gallery_sizes:
+        if args.templates < 1 or args.probe_shots < 1:
+            raise DataError("--templates and --probe-shots must be at least 1")
+        paths = list(iter_images(args.images))
+        emb = embed_images(rec, paths, cache_dir=args.cache)
+        r["list_sizes"] = identify_sizes.run_sizes(
+            emb.embeddings, emb.paths, args.gallery_sizes, args.templates, args.probe_shots, cal,
+            noise=load_label_noise(), fpir=args.fpir, fusion=args.fusion, seed=args.seed, labels_dir=args.labels,
+            plot=args.plot)
+        emit(args, r, identify_sizes.text_report(r["list_sizes"]) + "\n" + LFW_NOTE)
+        return 0
     text = (f"gallery {r['gallery']}, mated probes {r['mated']}, non-mated probes {r['non_mated']}, "
             f"{r['failed_detections']} images without a detected face\n"
             f"at score {r['score_threshold']}: TPIR {r['tpir'] * 100:.2f} %, FPIR {r['fpir'] * 100:.3f} %\n"
@@ -116,6 +151,16 @@ def _identify(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     rec, cfg = _recognizer(args)
+    if args.curves_only:
+        models = args.out or Path(cfg.models.dir)
+        paths = list(iter_images(args.images))
+        emb = embed_images(rec, paths, cache_dir=args.cache)
+        curves = calibrate.fit_curves(emb.embeddings, emb.paths)
+        out = calibrate.write_curves(models, curves)
+        emit(args, {"file": str(out), "curves": curves},
+             f"wrote {len(curves['configuration'])} FMR/TPIR curves (photos 1-5 × probe shots 1-3) to {out}; "
+             "the score mapping is unchanged")
+        return 0
     cal, facts = calibrate.fit(rec, args.images, fpir=args.fpir, threshold=cfg.match.threshold,
                                cache_dir=args.cache)
     out = calibrate.write(cal, facts, args.out or Path(cfg.models.dir), f"{args.images} ({args.precision})")

@@ -17,6 +17,8 @@ from firmware.cli.common import add_config_argument, add_json_argument, app_conf
 from firmware.cli.deployment_cmd import cli_actor
 from firmware.errors import LfrError
 from firmware.hardware.clock import SystemClock
+from firmware.match.operating_point import ThresholdPolicy
+from firmware.match.operating_point import describe as describe_operating_point
 from firmware.match.score import load_calibration
 from firmware.progress import ProgressBar
 from firmware.store import deployments, watchlists
@@ -60,7 +62,8 @@ def _import(args: argparse.Namespace) -> int:
                 calibration=load_calibration(Path(cfg.models.dir)), threshold=cfg.match.threshold,
                 actor=cli_actor(), limits=BundleLimits.from_config(cfg.watchlist),
                 categories=allowed_categories(cfg.watchlist.extra_categories),
-                require_ref_match=cfg.watchlist.require_deployment_ref_match, on_progress=bar)
+                require_ref_match=cfg.watchlist.require_deployment_ref_match, on_progress=bar,
+                policy=ThresholdPolicy.from_config(cfg))
     except LfrError as exc:
         if not args.json:
             raise
@@ -78,6 +81,9 @@ def _import(args: argparse.Namespace) -> int:
                         f"{rec.deployment_id}; nothing changed", *_record_text(rec)]))
         return 0
     emit(args, _import_json(outcome), _import_text(outcome))
+    warning = outcome.record.report.get("operating_point", {}).get("warning")
+    if warning:
+        print(f"lfr: WARNING: {warning}", file=sys.stderr)
     return 0
 
 
@@ -85,7 +91,8 @@ def _import_json(o: InstallOutcome) -> dict[str, Any]:
     entries = [{"id": r.entry.id, "accepted": r.is_accepted,
                 "reason": r.rejection.value if r.rejection else None, "detail": r.detail}
                for r in o.result.entries]
-    return {"imported": True, "watchlist": _record_json(o.record), "entries": entries}
+    return {"imported": True, "watchlist": _record_json(o.record), "entries": entries,
+            "operating_point": o.record.report.get("operating_point")}
 
 
 def _record_json(rec: watchlists.WatchlistRecord) -> dict[str, Any]:
@@ -103,7 +110,7 @@ def _record_text(rec: watchlists.WatchlistRecord) -> list[str]:
     dups = rec.report.get("duplicates", [])
     lines.append(f"duplicate subjects: {len(dups)}" + "".join(
         f"\n  {d['id_a']} ~ {d['id_b']}  score {d['score']:.3f}" for d in dups))
-    return lines
+    return lines + describe_operating_point(rec.report.get("operating_point") or {})
 
 
 def _import_text(o: InstallOutcome) -> str:
@@ -125,6 +132,7 @@ def _status(args: argparse.Namespace) -> int:
         db.close()
     result: dict[str, Any] = {"deployment": dep.to_dict() if dep else None, "active_version": version,
                               "watchlist": _record_json(rec) if rec else None,
+                              "operating_point": rec.report.get("operating_point") if rec else None,
                               "loaded": bool(rec and rec.is_active and version)}
     if dep is None:
         text = "no open deployment (no watchlist can be loaded)"

@@ -19,14 +19,43 @@ from typing import Any
 import numpy as np
 
 from firmware.embed.recognizer import Recognizer
+from firmware.errors import ModelError
 from firmware.eval.embedding_set import embed_images
 from firmware.eval.identify import open_set_scores
+from firmware.eval.label_noise import load_label_noise
 from firmware.eval.lfw import iter_images
+from firmware.eval.listsize import GRID, ListSizeEval, tail_fmr
 from firmware.eval.metrics import top_impostor_scores
 from firmware.match.score import CALIBRATION_FILE, ScoreCalibration
 
 DEFAULT_FPIR = 1e-3
 CALIBRATION_SEED = 1
+CURVE_TEMPLATES = (1, 2, 3, 4, 5)
+CURVE_SHOTS = (1, 2, 3)
+CURVE_GALLERY = 4_000
+
+
+def fit_curves(emb: np.ndarray, paths: list[Path], seed: int = CALIBRATION_SEED) -> dict[str, Any]:
+    """Per configuration (photos per entry × probe shots): FMR against cosine over every template × probe
+    comparison of different people (label noise left out, tail extrapolated: `firmware.eval.listsize`), and
+    TPIR against cosine on a gallery of up to CURVE_GALLERY people. What `match.policy = "budget"` reads."""
+    names = [p.parent.name for p in paths]
+    stems = [p.stem for p in paths]
+    noise = load_label_noise()
+    gallery = min(CURVE_GALLERY, len(set(names)))
+    configs = []
+    for k in CURVE_TEMPLATES:
+        for s in CURVE_SHOTS:
+            ev = ListSizeEval(emb, names, k, s, seed=seed, noise=noise, stems=stems)
+            counts, total = ev.fmr_counts()
+            fmr, tail = tail_fmr(counts, total)
+            res = ev.run(gallery)
+            tpir = [res.rates(float(c))["tpir"] or 0.0 for c in GRID]
+            configs.append({"templates": k, "probe_shots": s, "impostor_comparisons": total,
+                            "mated": len(res.mated_cos), "tail_from_cosine": tail["from_cosine"],
+                            "fmr": [float(f"{x:.4g}") for x in fmr], "tpir": [round(float(x), 5) for x in tpir]})
+    return {"cosine_start": float(GRID[0]), "cosine_step": float(GRID[1] - GRID[0]), "points": len(GRID),
+            "gallery": gallery, "seed": seed, "label_noise_entries": len(noise.entries), "configuration": configs}
 
 
 def logistic_slope(genuine: np.ndarray, impostor: np.ndarray, iterations: int = 50) -> tuple[float, float]:
@@ -76,8 +105,30 @@ def fit(recognizer: Recognizer, images: Path, fpir: float = DEFAULT_FPIR, thresh
              "calibration_tpir": open_set.tpir_at(cosine),
              "far_per_comparison": far,
              "genuine_accepted_at_threshold": float(np.mean(genuine >= cal.cosine_at_threshold)),
-             "backend": recognizer.health()}
+             "backend": recognizer.health(), "curves": fit_curves(emb.embeddings, emb.paths)}
     return cal, facts
+
+
+def _curves_text(curves: dict[str, Any]) -> str:
+    lines = ["", "# Per configuration (photos per entry x fused probe shots): FMR and TPIR at cosine",
+             "# cosine_start + i * cosine_step; read by match.policy = \"budget\" (firmware/match/operating_point.py).",
+             "[curves]"]
+    lines += [f"{k} = {v!r}" for k, v in curves.items() if k != "configuration"]
+    for c in curves["configuration"]:
+        lines += ["", "[[curves.configuration]]"] + [f"{k} = {v!r}" for k, v in c.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_curves(models_dir: Path, curves: dict[str, Any]) -> Path:
+    """Replace only the `[curves]` of an existing calibration.toml (the score mapping stays as fitted)."""
+    path = models_dir / CALIBRATION_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise ModelError(f"no score calibration at {path}; run `lfr eval calibrate` without --curves-only") from exc
+    head = text.split("\n# Per configuration (photos per entry", 1)[0].rstrip("\n") + "\n"
+    path.write_text(head + _curves_text(curves))
+    return path
 
 
 def write(cal: ScoreCalibration, facts: dict[str, Any], models_dir: Path, source: str) -> Path:
@@ -90,5 +141,6 @@ def write(cal: ScoreCalibration, facts: dict[str, Any], models_dir: Path, source
         if isinstance(v, dict):
             continue
         lines.append(f"{k} = {v!r}")
-    path.write_text("\n".join(lines) + "\n")
+    curves = facts.get("curves")
+    path.write_text("\n".join(lines) + "\n" + (_curves_text(curves) if isinstance(curves, dict) else ""))
     return path

@@ -19,6 +19,7 @@ from firmware.eval.embedding_set import embed_images
 from firmware.eval.lfw import Pair, read_labels
 from firmware.eval.metrics import far_threshold, fold_accuracy, roc_curve, top_impostor_scores, wilson
 from firmware.match.score import ScoreCalibration
+from firmware.plotting import pyplot
 
 
 def pair_group(pair: Pair, attribute: str, labels: dict[str, dict[str, str]]) -> str | None:
@@ -95,11 +96,7 @@ def run_verify(recognizer: Recognizer, pairs: list[Pair], calibration: ScoreCali
 
 def _plot(genuine: np.ndarray, top_imp: np.ndarray, total: int, file_imp: np.ndarray, out: Path,
           result: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (roc_ax, det_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     ts = np.linspace(-0.2, 1.0, 600)
     far = np.array([np.sum(top_imp >= t) / total for t in ts])

@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-import time
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from firmware.config import GpioConfig
 from firmware.errors import ConfigError, GpioError
+from firmware.hardware.clock import Clock, SystemClock
 from firmware.hardware.indicators import (
     ALERT_FLASH,
     STEPS,
@@ -32,6 +32,9 @@ from firmware.hardware.indicators import (
 log = logging.getLogger(__name__)
 
 Callback = Callable[[], None]
+
+ALERT_BEEP: tuple[tuple[bool, float], ...] = ((True, 0.1), (False, 0.1)) * 2
+"""The buzzer on an alert: two 0.1 s beeps."""
 
 # Pin libraries by config name, tried in this order by "auto" (gpiozero's own preference: lgpio drives the
 # Pi 5's RP1; the native factory only knows the BCM2835/2711 registers and must not be used on a Pi 5).
@@ -65,27 +68,33 @@ def make_pin_factory(name: str) -> Any:
 
 
 class GpioIndicators:
-    """`Indicators` on gpiozero devices; a worker thread renders the LED pattern every `tick` seconds.
+    """`Indicators` on gpiozero devices; `render()` sets the LEDs, buzzer and the button's long press from the
+    clock, called by a worker thread every `tick` seconds.
 
-    `when_stop` and `when_resume` run in gpiozero's event thread when the stop button asks for them: keep
-    them short (set an Event) and audit the stop or resume there. `time_scale` multiplies every pattern and
-    hold duration (tests use less than 1 to run in milliseconds).
+    Every duration (patterns, alert flash and beeps, the long press) is read from `clock`, so tests drive a
+    `FakeClock` and call `render()` themselves (`tick=None`: no worker thread) instead of sleeping. `when_stop`
+    and `when_resume` run in gpiozero's event thread (or the render thread, for a long press): keep them short
+    (set an Event) and audit the stop or resume there.
     """
 
     def __init__(self, config: GpioConfig, *, pin_factory: Any, when_stop: Callback | None = None,
-                 when_resume: Callback | None = None, time_scale: float = 1.0, tick: float = 0.02) -> None:
+                 when_resume: Callback | None = None, clock: Clock | None = None,
+                 tick: float | None = 0.02) -> None:
         from gpiozero import LED, Button, Buzzer, OutputDevice
 
         self.config = config
         self.when_stop = when_stop
         self.when_resume = when_resume
-        self._scale = time_scale
-        self._tick = tick * time_scale
+        self.clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._state = ApplianceState()
         self._pattern = pattern_for(self._state)
-        self._pattern_since = time.monotonic()
+        self._pattern_since = self.clock.monotonic()
         self._flash_since: float | None = None
+        self._beep_since: float | None = None
+        self._press_since: float | None = None  # monotonic seconds the button went down (None: released)
+        self._hold_done = False
+        self._last: dict[int, bool] = {}
         self._stopped = False
         self._press_toggled = False
         self._devices: list[Any] = []
@@ -105,16 +114,17 @@ class GpioIndicators:
             if config.stop_button_pin is not None:
                 self.button = self._add(Button(config.stop_button_pin, pull_up=True,
                                                bounce_time=config.bounce_seconds or None,
-                                               hold_time=config.hold_seconds * time_scale,
                                                pin_factory=pin_factory))
                 self.button.when_pressed = self._pressed
-                self.button.when_held = self._held
+                self.button.when_released = self._released
         except BaseException:
             self._close_devices()
             raise
         self._halt = threading.Event()
-        self._worker = threading.Thread(target=self._run, name="lfr-status-led", daemon=True)
-        self._worker.start()
+        self._worker: threading.Thread | None = None
+        if tick is not None:
+            self._worker = threading.Thread(target=self._run, args=(tick,), name="lfr-status-led", daemon=True)
+            self._worker.start()
 
     def _add(self, device: Any) -> Any:
         self._devices.append(device)
@@ -130,7 +140,7 @@ class GpioIndicators:
             self._state = state
             if pattern is not self._pattern:
                 log.info("status light: %s", pattern.value)
-                self._pattern, self._pattern_since = pattern, time.monotonic()
+                self._pattern, self._pattern_since = pattern, self.clock.monotonic()
             if self.sign_relay is not None:
                 self.sign_relay.value = sign_lit(state)
 
@@ -138,9 +148,7 @@ class GpioIndicators:
         with self._lock:
             if self.closed:
                 return
-            self._flash_since = time.monotonic()
-            if self.buzzer is not None:
-                self.buzzer.beep(on_time=0.1 * self._scale, off_time=0.1 * self._scale, n=2, background=True)
+            self._flash_since = self._beep_since = self.clock.monotonic()
 
     @property
     def is_stopped(self) -> bool:
@@ -159,7 +167,8 @@ class GpioIndicators:
                 return
             self.closed = True
         self._halt.set()
-        self._worker.join(timeout=2.0)
+        if self._worker is not None:
+            self._worker.join(timeout=2.0)
         with self._lock:
             self._close_devices()
 
@@ -178,31 +187,42 @@ class GpioIndicators:
             device.close()
         self._devices.clear()
 
-    def _run(self) -> None:
-        last: dict[int, bool] = {}
-        while not self._halt.wait(self._tick):
-            now = time.monotonic()
-            with self._lock:
-                pattern, since, flash_since = self._pattern, self._pattern_since, self._flash_since
-            status = level_at(STEPS[pattern], (now - since) / self._scale)
-            flash = None
-            if flash_since is not None:
-                into = (now - flash_since) / self._scale
-                if into < sum(s for _, s in ALERT_FLASH):
-                    flash = level_at(ALERT_FLASH, into)
-            if self.alert_led is not None:
-                self._set(self.alert_led, bool(flash), last)
-                self._set(self.status_led, status, last)
-            else:
-                self._set(self.status_led, status if flash is None else flash, last)
+    def _run(self, tick: float) -> None:
+        while not self._halt.wait(tick):
+            self.render()
 
-    @staticmethod
-    def _set(led: Any, on: bool, last: dict[int, bool]) -> None:
-        if last.get(id(led)) != on:
-            led.value = on
-            last[id(led)] = on
+    def render(self) -> None:
+        """Set the LEDs and buzzer for the clock's time now, and fire a long press held long enough."""
+        now = self.clock.monotonic()
+        with self._lock:
+            if self.closed:
+                return
+            pattern, since = self._pattern, self._pattern_since
+            flash = _once(ALERT_FLASH, self._flash_since, now)
+            beep = _once(ALERT_BEEP, self._beep_since, now)
+            status = level_at(STEPS[pattern], now - since)
+            if self.alert_led is not None:
+                self._set(self.alert_led, bool(flash))
+                self._set(self.status_led, status)
+            else:
+                self._set(self.status_led, status if flash is None else flash)
+            if self.buzzer is not None:
+                self._set(self.buzzer, bool(beep))
+            held = (self._press_since is not None and not self._hold_done
+                    and now - self._press_since >= self.config.hold_seconds)
+            if held:
+                self._hold_done = True
+        if held:
+            self._held()
+
+    def _set(self, device: Any, on: bool) -> None:
+        if self._last.get(id(device)) != on:
+            device.value = on
+            self._last[id(device)] = on
 
     def _pressed(self) -> None:
+        with self._lock:
+            self._press_since, self._hold_done = self.clock.monotonic(), False
         self._press_toggled = False
         if not self._stopped:
             self._press_toggled = True
@@ -215,6 +235,10 @@ class GpioIndicators:
         else:
             log.info("stop button pressed while stopped: hold it for %.1f s to resume",
                      self.config.hold_seconds)
+
+    def _released(self) -> None:
+        with self._lock:
+            self._press_since = None
 
     def _held(self) -> None:
         if self._stopped and not self._press_toggled:
@@ -235,8 +259,15 @@ class GpioIndicators:
             log.exception("stop button %s callback failed", name)
 
 
+def _once(steps: tuple[tuple[bool, float], ...], since: float | None, now: float) -> bool | None:
+    """The level `now` of a pattern played once from `since`; None when not started or over."""
+    if since is None or now - since >= sum(seconds for _, seconds in steps):
+        return None
+    return level_at(steps, now - since)
+
+
 def open_indicators(config: GpioConfig, *, when_stop: Callback | None = None,
-                    when_resume: Callback | None = None) -> Indicators:
+                    when_resume: Callback | None = None, clock: Clock | None = None) -> Indicators:
     """The appliance's indicators: GPIO when it works, else `NullIndicators` with the reason logged once."""
     if config.pin_factory == "none":
         log.info("GPIO disabled (gpio.pin_factory = none): no status lights, stop button or sign relay")
@@ -245,7 +276,8 @@ def open_indicators(config: GpioConfig, *, when_stop: Callback | None = None,
 
     try:
         factory = make_pin_factory(config.pin_factory)
-        return GpioIndicators(config, pin_factory=factory, when_stop=when_stop, when_resume=when_resume)
+        return GpioIndicators(config, pin_factory=factory, when_stop=when_stop, when_resume=when_resume,
+                              clock=clock)
     except GpioError as exc:
         reason = str(exc)
     except (GPIOZeroError, OSError, RuntimeError) as exc:  # a busy or forbidden pin: run without GPIO

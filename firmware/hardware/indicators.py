@@ -30,6 +30,7 @@ class ApplianceState:
     scanning: bool = False         # frames are being matched right now
     import_refused: bool = False   # a watchlist import was refused within gpio.import_refused_s
     import_accepted: bool = False  # a watchlist import was accepted within gpio.import_accepted_s
+    import_flagged: bool = False   # accepted, but too large for the false-alert budget (within import_refused_s)
 
 
 class Pattern(enum.Enum):
@@ -38,6 +39,7 @@ class Pattern(enum.Enum):
     FAULT = "fault"
     STARTING = "starting"
     IMPORT_REFUSED = "import_refused"
+    IMPORT_FLAGGED = "import_flagged"
     IMPORT_ACCEPTED = "import_accepted"
     STOPPED = "stopped"
     IDLE = "idle"
@@ -52,6 +54,8 @@ STEPS: dict[Pattern, tuple[tuple[bool, float], ...]] = {
     Pattern.FAULT: ((True, 0.1), (False, 0.1)),
     Pattern.STARTING: ((True, 0.5), (False, 0.5)),
     Pattern.IMPORT_REFUSED: ((True, 0.8), (False, 0.2), (True, 0.15), (False, 0.2), (True, 0.15), (False, 0.5)),
+    Pattern.IMPORT_FLAGGED: ((True, 1.5), (False, 0.2), (True, 0.15), (False, 0.2), (True, 0.15), (False, 0.2),
+                             (True, 0.15), (False, 0.45)),
     Pattern.IMPORT_ACCEPTED: ((True, 1.5), (False, 0.5)),
     Pattern.STOPPED: ((True, 0.15), (False, 0.2), (True, 0.15), (False, 0.2), (True, 0.15), (False, 1.15)),
     Pattern.IDLE: ((True, 0.15), (False, 1.85)),
@@ -68,6 +72,8 @@ MEANING: dict[Pattern, str] = {
     Pattern.STARTING: "slow even blink (once a second): starting up",
     Pattern.IMPORT_REFUSED: "a long flash then two blips, every 2 s: the watchlist stick was refused; the "
                             "previous list (if any) stays active",
+    Pattern.IMPORT_FLAGGED: "long on then three blips, every 3 s: the watchlist was loaded but is too large for "
+                            "the false-alert budget at the minimum hit rate (see the viewer or `lfr watchlist status`)",
     Pattern.IMPORT_ACCEPTED: "long on, short off (every 2 s): the watchlist stick was accepted",
     Pattern.STOPPED: "three blips every 2 s: capture stopped with the stop button; nothing is scanned",
     Pattern.IDLE: "one blip every 2 s: no deployment started or no watchlist loaded; nothing is scanned",
@@ -90,6 +96,8 @@ def pattern_for(state: ApplianceState) -> Pattern:
         return Pattern.STARTING
     if state.import_refused:
         return Pattern.IMPORT_REFUSED
+    if state.import_flagged:
+        return Pattern.IMPORT_FLAGGED
     if state.import_accepted:
         return Pattern.IMPORT_ACCEPTED
     if state.stopped:

@@ -7,10 +7,10 @@ check the file. A file survives neither a reboot (it lives in /run) nor doubt: p
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from firmware.errors import StorageError
+from firmware.hardware.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -18,15 +18,16 @@ log = logging.getLogger(__name__)
 class StopFlag:
     """`is_set()` is cheap: the file is looked at no more than every `check_s` seconds (default 0.2 s)."""
 
-    def __init__(self, path: Path | str, *, check_s: float = 0.2) -> None:
+    def __init__(self, path: Path | str, *, check_s: float = 0.2, clock: Clock | None = None) -> None:
         self.path = Path(path)
         self.check_s = check_s
+        self.clock = clock or SystemClock()
         self._cached = False
         self._checked = float("-inf")
 
     def is_set(self) -> bool:
         """True while capture is stopped by the button (or the viewer)."""
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._checked >= self.check_s:
             self._checked = now
             self._cached = self.path.exists()
@@ -44,4 +45,4 @@ class StopFlag:
             raise StorageError(f"cannot {'create' if stopped else 'remove'} the stop flag {self.path}: "
                                f"{exc}") from exc
         self._cached = stopped
-        self._checked = time.monotonic()
+        self._checked = self.clock.monotonic()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+
+from firmware.hardware.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,9 @@ class SystemdNotifier:
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock | None = None) -> None:
         env = os.environ if environ is None else environ
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._address = _address(env.get("NOTIFY_SOCKET", ""))
         self.watchdog_seconds = _watchdog_seconds(env)
         self._min_gap = self.watchdog_seconds / 4 if self.watchdog_seconds else 1.0
@@ -45,7 +46,7 @@ class SystemdNotifier:
 
     def ping(self) -> None:
         """The loop is alive; call every iteration, sent no more often than needed."""
-        now = self._clock()
+        now = self._clock.monotonic()
         if self._last_ping is not None and now - self._last_ping < self._min_gap:
             return
         self._last_ping = now

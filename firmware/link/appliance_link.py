@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Protocol
@@ -28,6 +27,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from firmware.config import LinkConfig
 from firmware.errors import LfrError, LinkError, StorageError
+from firmware.hardware.clock import Clock, SystemClock
 from firmware.link import sockets
 from firmware.link.keys import AllowedKeys, KeyPair, fingerprint, load_keypair, secret_key_source
 from firmware.link.messages import Alert, Decision, HandheldEvent, Health, Message, Preview, pack
@@ -67,8 +67,10 @@ class ApplianceLink:
                  when_decision: Callable[[Decision], None],
                  when_link: Callable[[bool], None] | None = None,
                  when_handheld_event: Callable[[HandheldEvent], None] | None = None,
-                 keypair: KeyPair | None = None, allowed: AllowedKeys | None = None) -> None:
+                 keypair: KeyPair | None = None, allowed: AllowedKeys | None = None,
+                 clock: Clock | None = None) -> None:
         self.config = config
+        self.clock = clock or SystemClock()
         self.open_outbox = open_outbox
         self.when_decision = when_decision
         self.when_link = when_link
@@ -143,7 +145,7 @@ class ApplianceLink:
 
     @property
     def is_link_up(self) -> bool:
-        return self.protocol.is_up(time.monotonic())
+        return self.protocol.is_up(self.clock.monotonic())
 
     def close(self) -> None:
         """Stop the worker and release the sockets; safe to call twice."""
@@ -198,11 +200,11 @@ class ApplianceLink:
     def _step(self, db: OutboxStore, poller: zmq.Poller) -> None:
         """One turn of the worker: receive, heartbeat, health, (re)send alerts, report link changes."""
         ready = dict(poller.poll(sockets.POLL_MS))
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if self._wake_rx in ready:
             self._drain_wake()
         acked = self._receive(db) if self._router in ready else 0
-        live, beat = self.protocol.heartbeat_due(now, time.time())
+        live, beat = self.protocol.heartbeat_due(now, self.clock.time())
         if beat is not None:
             for peer in live:
                 self._send(peer, beat)
@@ -237,7 +239,7 @@ class ApplianceLink:
             except zmq.Again:
                 break
             peer, frames = parts[0].bytes, [p.bytes for p in parts[1:]]
-            events = self.protocol.handle(peer, frames, time.monotonic())
+            events = self.protocol.handle(peer, frames, self.clock.monotonic())
             if events.new_peer:
                 self._log_peer(parts[-1])
             acked.extend(a.alert_id for a in events.acked)
@@ -302,7 +304,7 @@ class ApplianceLink:
                 break
             self.protocol.sender.mark_sent(alert_id, now)
             sent.append(alert_id)
-        db.mark_sent(sent, time.time())
+        db.mark_sent(sent, self.clock.time())
 
     def _send(self, peer: bytes | None, message: Message) -> bool:
         """Send to one viewer connection; False when it is gone (forgotten) or not keeping up."""

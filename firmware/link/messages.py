@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import struct
-import typing
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from firmware import records
 from firmware.errors import MessageError
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -39,13 +37,10 @@ HANDHELD_KINDS = ("paired", "revoked", "dispatched", "engaged", "not_located", "
 officer's handheld answered (engaged, not located, or the outcome: arrested, advised, no action)."""
 
 
-def _f(*, min: float | None = None, max: float | None = None, max_len: int = 200,
-       choices: tuple[str, ...] | None = None, is_uuid: bool = False,
-       default: Any = dataclasses.MISSING, since: int = 1) -> Any:
-    """A message field with its limits, checked when the message is built or decoded; `since` is the type's
-    version that added it (later than 1 only for optional fields, which older versions do not carry)."""
-    meta = {"min": min, "max": max, "max_len": max_len, "choices": choices, "uuid": is_uuid, "since": since}
-    return field(default=default, metadata=meta)
+def _f(*, max_len: int = 200, **limits: Any) -> Any:
+    """A message field with its limits (`firmware.records.spec`), checked when the message is built or
+    decoded; text and tables are at most `max_len` (200) long unless the field says otherwise."""
+    return records.spec(max_len=max_len, **limits)
 
 
 def _jpeg() -> Any:
@@ -62,9 +57,12 @@ class Message:
     """Oldest version still decoded; a type without it decodes only `VERSION`."""
 
     def __post_init__(self) -> None:
-        hints = _hints(type(self))
+        hints = records.hints(type(self))
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            _check_field(f, getattr(self, f.name), hints[f.name])
+            value = getattr(self, f.name)
+            checked = _check_field(f, value, hints[f.name])
+            if checked is not value:  # an int where a float is declared, a list for a tuple
+                object.__setattr__(self, f.name, checked)
 
     def encode(self) -> list[bytes]:
         """The multipart frames: JSON header, then one frame per binary field."""
@@ -170,10 +168,13 @@ class Health(Message):
     short reason, entries accepted and rejected, and the bundle's deployment reference. Never a name.
     Version 3 (link protocol 1.3) adds `disk_low`: the van's disk is below its limit and new alerts keep no
     probe crop on the van (null from an older appliance, which said so in `accelerator`).
+    Version 4 adds the loaded list's operating point (`firmware.match.operating_point`): list size, photos
+    per entry, threshold in force (score and cosine), expected false alerts per 10,000 tracks, expected TPIR,
+    and the warning when the list is too large for the false-alert budget.
     """
 
     TYPE: ClassVar[str] = "health"
-    VERSION: ClassVar[int] = 3
+    VERSION: ClassVar[int] = 4
     MIN_VERSION: ClassVar[int] = 1
     t_wall: float = _f(min=0)
     cameras_fps: dict[str, float] = _f(min=0, max_len=16)
@@ -191,6 +192,13 @@ class Health(Message):
     import_rejected: int | None = _f(min=0, default=None, since=2)
     import_deployment_ref: str | None = _f(max_len=200, default=None, since=2)
     disk_low: bool | None = _f(default=None, since=3)
+    op_list_size: int | None = _f(min=0, default=None, since=4)
+    op_templates_per_entry: float | None = _f(min=0, max=100, default=None, since=4)
+    op_threshold_score: float | None = _f(min=0, max=1, default=None, since=4)
+    op_threshold_cosine: float | None = _f(min=-1, max=1, default=None, since=4)
+    op_false_alerts_per_10k: float | None = _f(min=0, max=10_000, default=None, since=4)
+    op_expected_tpir: float | None = _f(min=0, max=1, default=None, since=4)
+    op_warning: str | None = _f(max_len=500, default=None, since=4)
 
 
 @dataclass(frozen=True)
@@ -240,49 +248,8 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.TYPE: cls for cls in (Alert, Ack, Decision, DecisionAck, Heartbeat, Health, Preview, HandheldEvent,
                               HandheldEventAck)}
 
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_scalar(name: str, value: Any, hint: Any, meta: typing.Mapping[str, Any]) -> None:
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise MessageError("bad_field", f"{name} must be true or false, got {type(value).__name__}")
-        return
-    if hint is str:
-        if not isinstance(value, str):
-            raise MessageError("bad_field", f"{name} must be text, got {type(value).__name__}")
-        if len(value) > meta.get("max_len", 200):
-            raise MessageError("bad_field", f"{name} is {len(value)} characters, limit {meta['max_len']}")
-        if meta.get("choices") and value not in meta["choices"]:
-            raise MessageError("bad_field", f"{name} {value!r} is not one of {', '.join(meta['choices'])}")
-        if meta.get("uuid"):
-            try:
-                if str(uuid.UUID(value)) != value:
-                    raise ValueError(value)
-            except ValueError:
-                raise MessageError("bad_field", f"{name} {value[:40]!r} is not a canonical UUID") from None
-        return
-    if hint is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise MessageError("bad_field", f"{name} must be an integer, got {type(value).__name__}")
-    if hint is float and not (_is_number(value) and math.isfinite(value)):
-        raise MessageError("bad_field", f"{name} must be a finite number, got {type(value).__name__}")
-    if meta.get("min") is not None and value < meta["min"]:
-        raise MessageError("bad_field", f"{name} {value!r} is below {meta['min']}")
-    if meta.get("max") is not None and value > meta["max"]:
-        raise MessageError("bad_field", f"{name} {value!r} is above {meta['max']}")
-
-
-def _check_field(f: dataclasses.Field, value: Any, hint: Any) -> None:
+def _check_field(f: dataclasses.Field, value: Any, hint: Any) -> Any:
+    """The field's value checked (`records.check`, converted where the hint asks), or MessageError."""
     meta = f.metadata
     if meta.get("frame"):
         if not isinstance(value, (bytes, bytearray)):
@@ -292,23 +259,11 @@ def _check_field(f: dataclasses.Field, value: Any, hint: Any) -> None:
         # Empty means "image not kept" (purged after the retention period, or not stored on a full disk).
         if value and not bytes(value[:3]) == JPEG_MAGIC:
             raise MessageError("bad_jpeg", f"{f.name} is not a JPEG image")
-        return
-    args = typing.get_args(hint)
-    if type(None) in args:
-        if value is None:
-            return
-        hint = next(a for a in args if a is not type(None))
-    if typing.get_origin(hint) is dict:
-        if not isinstance(value, dict):
-            raise MessageError("bad_field", f"{f.name} must be an object, got {type(value).__name__}")
-        if len(value) > meta.get("max_len", 200):
-            raise MessageError("bad_field", f"{f.name} has {len(value)} entries, limit {meta['max_len']}")
-        key_hint, value_hint = typing.get_args(hint)
-        for k, v in value.items():
-            _check_scalar(f"{f.name} key", k, key_hint, {"max_len": 64})
-            _check_scalar(f"{f.name}[{k}]", v, value_hint, meta)
-        return
-    _check_scalar(f.name, value, hint, meta)
+        return value
+    try:
+        return records.check(f.name, value, hint, meta)
+    except records.RecordError as exc:
+        raise MessageError("bad_field", str(exc)) from None
 
 
 def _reject_constant(name: str) -> Any:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -23,6 +22,7 @@ import zmq
 
 from firmware.config import LinkConfig
 from firmware.errors import LinkError
+from firmware.hardware.clock import Clock, SystemClock
 from firmware.link import sockets
 from firmware.link.keys import KeyPair, load_keypair, load_public
 from firmware.link.messages import (
@@ -51,8 +51,9 @@ class ViewerLink:
                  when_link: Callable[[bool], None] | None = None,
                  when_handheld_ack: Callable[[HandheldEventAck], None] | None = None,
                  keypair: KeyPair | None = None, appliance_public: bytes | None = None,
-                 last_seq: int = 0, seen: Iterable[str] = ()) -> None:
+                 last_seq: int = 0, seen: Iterable[str] = (), clock: Clock | None = None) -> None:
         self.config = config
+        self.clock = clock or SystemClock()
         self.when_alert = when_alert
         self.when_decision_ack = when_decision_ack
         self.when_health = when_health
@@ -91,7 +92,7 @@ class ViewerLink:
         once); a new decision gets a fresh id.
         """
         decision = Decision(decision_id=decision_id or str(uuid.uuid4()), alert_id=alert_id, outcome=outcome,
-                            note=note, t_wall=time.time())
+                            note=note, t_wall=self.clock.time())
         self._decisions.put(decision)
         return decision
 
@@ -101,7 +102,7 @@ class ViewerLink:
 
     @property
     def is_link_up(self) -> bool:
-        return self.failure is None and self.protocol.is_up(time.monotonic())
+        return self.failure is None and self.protocol.is_up(self.clock.monotonic())
 
     def close(self) -> None:
         """Stop the worker and release the sockets; safe to call twice."""
@@ -132,7 +133,7 @@ class ViewerLink:
         poller.register(self._sub, zmq.POLLIN)
         while not self._stop.is_set():
             ready = dict(poller.poll(sockets.POLL_MS))
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if self._dealer in ready and not self._receive():
                 if self.when_link is not None and self.protocol.link_change(float("inf")) is False:
                     self.when_link(False)
@@ -149,7 +150,7 @@ class ViewerLink:
                     self.protocol.handheld_events.add(self._handheld.get_nowait())
                 except queue.Empty:
                     break
-            for message in self.protocol.due(now, time.time()):
+            for message in self.protocol.due(now, self.clock.time()):
                 self._send(message)
             change = self.protocol.link_change(now)
             if change is not None:
@@ -164,7 +165,7 @@ class ViewerLink:
                 frames = self._dealer.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            events = self.protocol.handle(frames, time.monotonic())
+            events = self.protocol.handle(frames, self.clock.monotonic())
             for alert in events.delivered:
                 try:
                     self.when_alert(alert)

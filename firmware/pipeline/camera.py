@@ -9,7 +9,7 @@ aligned crops and embeddings live only in local variables and in the decider's m
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from firmware.capture.frame import Frame, lores_scale
 from firmware.config import AppConfig
@@ -68,6 +68,7 @@ class CameraPipeline:
         self.decider = Decider(decide_params(cfg))
         self.timings = StageTimings()
         self.total_timings = StageTimings()
+        self._unsent_timings = StageTimings()  # of deltas the channel dropped: sent with the next one
         self._counts = dict.fromkeys(PIPELINE_COUNTERS, 0)
         self.totals = dict.fromkeys(PIPELINE_COUNTERS, 0)
         self.alerts_sent = 0
@@ -84,10 +85,21 @@ class CameraPipeline:
         return self._watchlist is not None
 
     def set_watchlist(self, active: ActiveWatchlist | None) -> None:
-        """Swap the watchlist between frames; None stops scanning and forgets every track and decision."""
+        """Swap the watchlist between frames; None stops scanning and forgets every track and decision.
+
+        A list whose import raised the threshold to hold the false-alert budget (`match.policy = "budget"`)
+        is judged at that threshold (and single-shot score), never below the configured ones."""
         if active is None and self._watchlist is not None:
             self.tracker.close_all()
             self.decider.reset()
+        if active is not None and (self._watchlist is None or active.version != self._watchlist.version):
+            base = decide_params(self.cfg)
+            threshold = max(base.threshold, active.threshold_score or 0.0)
+            single = max(base.single_shot_score, active.single_shot_score or 0.0, threshold)
+            if (threshold, single) != (self.decider.params.threshold, self.decider.params.single_shot_score):
+                self.decider.params = replace(base, threshold=threshold, single_shot_score=min(single, 1.0))
+                log.info("camera %s: watchlist %s judged at score %.3f (single shot %.3f) for its size",
+                         self.camera, active.version, threshold, single)
         self._watchlist = active
 
     def count(self, name: str, n: int = 1) -> None:
@@ -191,11 +203,21 @@ class CameraPipeline:
             self.sender.send(PreviewFrame(self.camera, frame.t_wall, w, h, jpeg))
 
     def flush_stats(self, dropped_frames: int = 0) -> StatsDelta:
-        """Send the counters and timings gathered since the last flush (plus `dropped_frames`) to the hub."""
+        """Send the counters and timings gathered since the last flush (plus `dropped_frames`) to the hub.
+
+        A delta the channel drops (hub busy, queue full) is not lost: its counts and timings go back into the
+        next one, so the report's faces seen and frames add up however busy the hub was.
+        """
         self.count("dropped_frames", dropped_frames)
         counts, self._counts = self._counts, dict.fromkeys(PIPELINE_COUNTERS, 0)
-        timings = self.timings.take()
-        self.total_timings.merge(timings)
+        fresh = self.timings.take()
+        self.total_timings.merge(fresh)
+        unsent, self._unsent_timings = self._unsent_timings, StageTimings()
+        unsent.merge(fresh)
+        timings = unsent.take()
         delta = StatsDelta(self.camera, self.clock.time(), counts, timings, self.is_scanning)
-        self.sender.send(delta)
+        if not self.sender.send(delta):
+            for name, n in counts.items():
+                self._counts[name] += n
+            self._unsent_timings.merge(timings)
         return delta

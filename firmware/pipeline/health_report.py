@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import sqlite_utils
 
@@ -88,7 +88,8 @@ class HealthReporter:
                       watchlist_size=len(active.subjects) if active else 0,
                       watchlist_expires=record.valid_until if record else None,
                       deployment=f"{dep.authority} at {dep.location}"[:200] if dep else None,
-                      **import_fields(last_import), disk_low=self.is_disk_low)
+                      **import_fields(last_import), disk_low=self.is_disk_low,
+                      **operating_point_fields(active.operating_point if active else None))
 
     def report(self, last_import: ImportNotice | None = None) -> Health:
         """Health now, with the disk limit taken from it (logged when it changes) and the journal line when
@@ -135,3 +136,34 @@ def import_fields(notice: ImportNotice | None) -> ImportFields:
     return {"import_time": notice.time, "import_outcome": notice.outcome, "import_code": notice.code,
             "import_reason": notice.reason or None, "import_accepted": notice.entries_accepted,
             "import_rejected": notice.entries_rejected, "import_deployment_ref": notice.deployment_ref}
+
+
+class OperatingPointFields(TypedDict, total=False):
+    """The fields Health version 4 added for the loaded list's operating point."""
+
+    op_list_size: int | None
+    op_templates_per_entry: float | None
+    op_threshold_score: float | None
+    op_threshold_cosine: float | None
+    op_false_alerts_per_10k: float | None
+    op_expected_tpir: float | None
+    op_warning: str | None
+
+
+def operating_point_fields(op: dict[str, Any] | None) -> OperatingPointFields:
+    """The Health (version 4) fields for the loaded list's operating point; none set when there is none."""
+    if not op:
+        return {}
+
+    def num(key: str, lo: float, hi: float) -> float | None:
+        v = op.get(key)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi else None
+
+    size = op.get("list_size")
+    warning = op.get("warning")
+    return {"op_list_size": size if isinstance(size, int) and size >= 0 else None,
+            "op_templates_per_entry": num("templates_per_entry", 0, 100),
+            "op_threshold_score": num("threshold_score", 0, 1), "op_threshold_cosine": num("threshold_cosine", -1, 1),
+            "op_false_alerts_per_10k": num("expected_false_alerts_per_10k_tracks", 0, 10_000),
+            "op_expected_tpir": num("expected_tpir", 0, 1),
+            "op_warning": warning[:500] if isinstance(warning, str) and warning else None}

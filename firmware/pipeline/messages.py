@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from firmware import records
 from firmware.errors import ChannelError
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -84,7 +84,7 @@ def _is_bytes(f: dataclasses.Field[Any], hints: dict[str, Any]) -> bool:
 
 def encode(msg: CameraMessage) -> list[bytes]:
     """The multipart frames of `msg`: JSON header, then one frame per bytes field."""
-    hints = typing.get_type_hints(type(msg))
+    hints = records.hints(type(msg))
     header: dict[str, Any] = {"type": msg.TYPE, "v": msg.VERSION}
     frames: list[bytes] = []
     for f in dataclasses.fields(msg):
@@ -113,7 +113,7 @@ def decode(frames: list[bytes]) -> CameraMessage:
     version = header.pop("v", None)
     if version != cls.VERSION:
         raise ChannelError(f"{cls.TYPE} schema version {version!r}, expected {cls.VERSION}")
-    hints = typing.get_type_hints(cls)
+    hints = records.hints(cls)
     fields = dataclasses.fields(cls)
     binary = [f.name for f in fields if _is_bytes(f, hints)]
     plain = {f.name for f in fields} - set(binary)
@@ -123,12 +123,10 @@ def decode(frames: list[bytes]) -> CameraMessage:
         raise ChannelError(f"{cls.TYPE} needs {len(binary)} binary frame(s) under {MAX_FRAME_BYTES} bytes, "
                            f"got {len(frames) - 1}")
     for name in plain:
-        expected = typing.get_origin(hints[name]) or hints[name]
-        value = header[name]
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            header[name] = value = float(value)
-        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-            raise ChannelError(f"{cls.TYPE}.{name}: expected {expected.__name__}, got {type(value).__name__}")
+        try:
+            header[name] = records.check(f"{cls.TYPE}.{name}", header[name], hints[name])
+        except records.RecordError as exc:
+            raise ChannelError(str(exc)) from None
     header.update({name: bytes(b) for name, b in zip(binary, frames[1:], strict=True)})
     msg: CameraMessage = cls(**header)
     return msg

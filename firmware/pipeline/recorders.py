@@ -23,14 +23,16 @@ class LinkRecorders:
     """`when_decision` and `when_handheld_event` of `ApplianceLink`, writing to the database at `db_path`."""
 
     def __init__(self, db_path: Path | str, *, clock: Clock,
-                 busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+                 busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, autocheckpoint: bool = True) -> None:
         self.db_path = Path(db_path)
         self.clock = clock
         self.busy_timeout_ms = busy_timeout_ms
+        self.autocheckpoint = autocheckpoint
 
     def record_decision(self, decision: Decision) -> None:
         """The operator's decision into the alert row, audit and stats; a resent decision_id is answered."""
-        db = open_db(self.db_path, busy_timeout_ms=self.busy_timeout_ms, check_integrity=False)
+        db = open_db(self.db_path, busy_timeout_ms=self.busy_timeout_ms, check_integrity=False,
+                     autocheckpoint=self.autocheckpoint)
         try:
             if not record_decision(db, decision.alert_id, decision.outcome, clock=self.clock, actor="operator",
                                    note=decision.note, decision_id=decision.decision_id):
@@ -42,7 +44,8 @@ class LinkRecorders:
     def record_handheld_event(self, event: HandheldEvent) -> None:
         """A handheld pairing, revocation, dispatch or officer's answer into the audit log (answers also into
         the alert row and stats); a resent event_id is answered."""
-        db = open_db(self.db_path, busy_timeout_ms=self.busy_timeout_ms, check_integrity=False)
+        db = open_db(self.db_path, busy_timeout_ms=self.busy_timeout_ms, check_integrity=False,
+                     autocheckpoint=self.autocheckpoint)
         try:
             if not record_handheld_event(db, event, clock=self.clock, actor=f"handheld:{event.callsign}"):
                 log.info("handheld event %s was recorded before; answered again", event.event_id)

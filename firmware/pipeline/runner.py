@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from firmware.capture.source import CaptureThread, FrameSource
 from firmware.config import AppConfig, CameraConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import ConfigError, LfrError
+from firmware.hardware.clock import Clock, SystemClock
 from firmware.match.score import ScoreCalibration, load_calibration
 from firmware.pipeline.camera import CameraPipeline
 from firmware.pipeline.channel import HubReceiver, HubSender
@@ -98,7 +98,7 @@ class CameraWorker:
     def __init__(self, cfg: AppConfig, camera: CameraConfig, recognizer: Recognizer, sender: HubSender,
                  calibration: ScoreCalibration, stop: threading.Event, *, source: FrameSource | None = None,
                  max_frames: int | None = None, watchdog: Watchdog | None = None,
-                 is_paused: Callable[[], bool] | None = None) -> None:
+                 is_paused: Callable[[], bool] | None = None, clock: Clock | None = None) -> None:
         self.cfg = cfg
         self.camera = camera
         self.recognizer = recognizer
@@ -109,20 +109,21 @@ class CameraWorker:
         self.max_frames = max_frames
         self.watchdog = watchdog or NoWatchdog()
         self.is_paused = is_paused or (lambda: False)  # the stop button: frames are dropped unscanned
-        self.pipeline = CameraPipeline(camera.name, recognizer, cfg, sender)
+        self.clock = clock or SystemClock()
+        self.pipeline = CameraPipeline(camera.name, recognizer, cfg, sender, clock=self.clock)
         self.summary = CameraSummary(camera.name)
         self.watcher: WatchlistWatcher | None = None
 
     def run(self) -> CameraSummary:
         db = open_config_db(self.cfg)
         watcher = WatchlistWatcher(db, self.calibration, poll_s=self.cfg.pipeline.watchlist_poll_s,
-                                   models=self.recognizer.model_files())
+                                   clock=self.clock, models=self.recognizer.model_files())
         self.watcher = watcher
         capture = CaptureThread(self.source or make_source(self.camera), poll=WAIT_S).start()
         flush_every = self.cfg.pipeline.stats_flush_s / 2
-        next_flush = time.monotonic() + flush_every
+        next_flush = self.clock.monotonic() + flush_every
         dropped_seen = 0
-        started = time.monotonic()
+        started = self.clock.monotonic()
         try:
             while not self.stop.is_set():
                 self.pipeline.set_watchlist(watcher.current())
@@ -137,7 +138,7 @@ class CameraWorker:
                 else:
                     self.pipeline.process(frame)
                     self.summary.frames += 1
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 if now >= next_flush:
                     next_flush = now + flush_every
                     dropped_seen = self._flush(capture, dropped_seen)
@@ -150,7 +151,7 @@ class CameraWorker:
         if capture.error is not None:
             self.summary.error = str(capture.error)
             raise capture.error
-        self.summary.seconds = time.monotonic() - started
+        self.summary.seconds = self.clock.monotonic() - started
         self.summary.fps = self.summary.frames / self.summary.seconds if self.summary.seconds else 0.0
         self.summary.dropped = capture.slot.dropped
         self.summary.alerts_sent = self.pipeline.alerts_sent

@@ -32,7 +32,7 @@ from firmware.pipeline.messages import CameraMessage, PreviewFrame
 from firmware.pipeline.recorders import LinkRecorders
 from firmware.pipeline.status_lights import StatusLights
 from firmware.store import outbox
-from firmware.store.db import config_db_path
+from firmware.store.db import Checkpointer, config_db_path
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +59,24 @@ class HubServices:
         self.hub = hub
         self.clock = clock or SystemClock()
         db_path = config_db_path(cfg)
-        self.recorders = LinkRecorders(db_path, clock=self.clock, busy_timeout_ms=cfg.storage.busy_timeout_ms)
+        self.recorders = LinkRecorders(db_path, clock=self.clock, busy_timeout_ms=cfg.storage.busy_timeout_ms,
+                                       autocheckpoint=False)
         self.reporter = HealthReporter(cfg, hub.db, hub.watcher, clock=self.clock, recognizers=recognizers)
         self.lights = StatusLights(cfg, hub.db, clock=self.clock, indicators=indicators)
         self.link: ServicesLink | None = link
+        # Checkpoints off the alert path: none of the hub's connections copies the WAL on commit (issue 17)
+        hub.db.execute("PRAGMA wal_autocheckpoint = 0")
+        self.checkpointer = Checkpointer(db_path, busy_timeout_ms=cfg.storage.busy_timeout_ms)
         if link is None and cfg.appliance.link:
             try:
                 self.link = ApplianceLink(
-                    cfg.link, outbox.opener(db_path, busy_timeout_ms=cfg.storage.busy_timeout_ms),
+                    cfg.link, outbox.opener(db_path, busy_timeout_ms=cfg.storage.busy_timeout_ms,
+                                            autocheckpoint=False),
                     when_decision=self.recorders.record_decision, when_link=self.lights.when_link,
                     when_handheld_event=self.recorders.record_handheld_event)
             except LfrError:
                 self.lights.close()  # the pins are not left claimed when the link cannot start
+                self.checkpointer.close()
                 raise
         self._link_sinks = LinkSinks(self.link) if self.link is not None else None
         self._next_health = self.clock.monotonic()
@@ -145,6 +151,7 @@ class HubServices:
         if self.link is not None:
             self.link.close()
         self.lights.close()
+        self.checkpointer.close()
 
 
 def black_preview(camera: str, t_wall: float, width: int = 640, height: int = 360) -> Preview:

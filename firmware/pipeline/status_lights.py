@@ -34,14 +34,14 @@ class StatusLights:
         self.cfg = cfg
         self.db = db
         self.clock = clock
-        self.stop_flag = StopFlag(cfg.appliance.stop_flag)
+        self.stop_flag = StopFlag(cfg.appliance.stop_flag, clock=clock)
         self.stop_pressed = threading.Event()
         self.resume_pressed = threading.Event()
         self.is_link_up = False
         self.last_import: ImportNotice | None = None
         self._import_at = 0.0  # monotonic seconds when the last import ended (for the LED window)
         self.indicators = indicators or open_indicators(cfg.gpio, when_stop=self.stop_pressed.set,
-                                                        when_resume=self.resume_pressed.set)
+                                                        when_resume=self.resume_pressed.set, clock=clock)
         self.indicators.set_stopped(self.stop_flag.path.exists())
 
     def when_link(self, up: bool) -> None:
@@ -82,7 +82,9 @@ class StatusLights:
                               import_refused=bool(notice and not notice.is_accepted
                                                   and since < self.cfg.gpio.import_refused_s),
                               import_accepted=bool(notice and notice.is_accepted
-                                                   and since < self.cfg.gpio.import_accepted_s))
+                                                   and since < self.cfg.gpio.import_accepted_s),
+                              import_flagged=bool(notice and notice.is_flagged
+                                                  and since < self.cfg.gpio.import_refused_s))
 
     def read_import(self) -> bool:
         """Take up a watchlist import that ended since the last look; True when there was one.

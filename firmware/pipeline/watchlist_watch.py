@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -12,7 +13,7 @@ from firmware.hardware.clock import Clock, SystemClock
 from firmware.match.score import ScoreCalibration
 from firmware.match.watchlist_index import WatchlistIndex
 from firmware.store.watchlists import active
-from firmware.watchlist.active import Subject, active_version, load_active
+from firmware.watchlist.active import Subject, active_operating_point, active_version, load_active
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,18 @@ class ActiveWatchlist:
     version: str
     index: WatchlistIndex
     subjects: dict[str, Subject]
+    operating_point: dict[str, Any] | None = None
+
+    @property
+    def threshold_score(self) -> float | None:
+        """The 0..1 score threshold the import set for this list (None: use the configured one)."""
+        v = (self.operating_point or {}).get("threshold_score")
+        return float(v) if isinstance(v, (int, float)) and 0.0 < v < 1.0 else None
+
+    @property
+    def single_shot_score(self) -> float | None:
+        v = (self.operating_point or {}).get("single_shot_score")
+        return float(v) if isinstance(v, (int, float)) and 0.0 < v <= 1.0 else None
 
 
 class WatchlistWatcher:
@@ -76,7 +89,7 @@ class WatchlistWatcher:
             self._active = None
             return
         index, subjects = loaded
-        self._active = ActiveWatchlist(index.version, index, subjects)
+        self._active = ActiveWatchlist(index.version, index, subjects, active_operating_point(self.db))
         self.reloads += 1
         log.info("watchlist %s loaded: %d subjects", index.version, len(index))
 

@@ -105,6 +105,10 @@ def record_decision(db: sqlite_utils.Database, alert_id: str, decision: str, *, 
             return False
         if state == "decided":
             raise PolicyError(f"alert {alert_id} was already decided as {previous}")
+        stopped = db.execute("SELECT stopped FROM deployments WHERE id = ?", [deployment_id]).fetchone()
+        if stopped is not None and stopped[0] is not None:
+            raise PolicyError(f"alert {alert_id} belongs to deployment {deployment_id}, which is closed; "
+                              "its undecided alerts are archived and cannot be decided")
         db.execute("UPDATE alerts SET state = 'decided', decision = ?, decision_note = ?, decided_at = ? "
                    "WHERE id = ?", [decision, note or None, now, alert_id])
         column = DECISION_COLUMN[decision]

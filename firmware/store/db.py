@@ -1,4 +1,7 @@
-"""The appliance's one SQLite file: opening it safely, transactions, and the schema as ordered migrations.
+"""Opening a SQLite file safely, transactions, and each file's schema as ordered migrations.
+
+`open_db` is the one opener of every SQLite file the project keeps: the appliance's (its `MIGRATIONS` here)
+and the laptop's two (the viewer's alerts and the handhelds', each passing its own migrations).
 
 WAL lets the camera processes read while the store process writes; `secure_delete` makes SQLite overwrite
 deleted rows with zeros so a wiped watchlist or a purged image does not linger in free pages. Writes go
@@ -10,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +27,12 @@ from firmware.errors import LfrError, StorageError
 log = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_INTERVAL_S = 1.0
+"""How often a `Checkpointer` copies the WAL into the database file (when anything was written)."""
+
+# One lock per database file for the writers of this process (see `transaction`); the key is the file's path.
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
 
 
 _V1_SCHEMA: tuple[str, ...] = (
@@ -189,8 +199,10 @@ def _v5_watchlist_created_at(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE watchlists ADD COLUMN created_at REAL")
 
 
+Migration = Callable[[sqlite_utils.Database], None]
+
 # Append only; a migration never changes once released. Index + 1 is the schema version it produces.
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+MIGRATIONS: tuple[Migration, ...] = (
     _v1_schema,
     _v2_watchlists,
     _v3_handhelds,
@@ -223,33 +235,68 @@ def _storage_error(exc: sqlite3.Error, where: str) -> StorageError:
     return StorageError(f"database {where}: {text}")
 
 
+def _write_lock(db: sqlite_utils.Database) -> threading.Lock | None:
+    """The lock this process's writers of `db`'s file take in turn; None for an in-memory database."""
+    lock: threading.Lock | None = getattr(db, "_lfr_write_lock", None)
+    if lock is None:
+        path = db_file(db)
+        if not path:
+            return None
+        with _WRITE_LOCKS_GUARD:
+            lock = _WRITE_LOCKS.setdefault(path, threading.Lock())
+        db._lfr_write_lock = lock  # type: ignore[attr-defined]
+    return lock
+
+
+def _lock_wait_s(conn: sqlite3.Connection) -> float:
+    """How long a writer waits for the others of its process: the busy timeout, at least the default."""
+    try:
+        busy_ms = float(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+    except sqlite3.Error:
+        busy_ms = 0.0
+    return max(busy_ms, DEFAULT_BUSY_TIMEOUT_MS) / 1000
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One atomic write: `BEGIN IMMEDIATE` ... COMMIT, rolled back on any error.
 
     Nested use joins the caller's transaction, so `audit.append` inside `record_alert` commits or rolls back
     with it. sqlite3 errors come out as StorageError; LfrErrors raised by the caller pass through unchanged.
+
+    Writers in one process (the hub's thread, the link's worker, the decision recorders) queue on a lock per
+    database file before `BEGIN IMMEDIATE`: the next one starts the moment the previous commits. Without it
+    they meet SQLite's busy handler, which polls by sleeping 1, 2, 5, 10, 15, 20, 25 ... 100 ms, so an alert
+    waited up to tens of ms after the lock was already free (issue 17). Other processes still meet the busy
+    timeout. If the lock is not had within the busy timeout (at least 5 s), the transaction goes ahead and SQLite
+    decides.
     """
     conn = db.conn
     if conn.in_transaction:
         yield db
         return
+    lock = _write_lock(db)
+    locked = lock.acquire(timeout=_lock_wait_s(conn)) if lock is not None else False
     try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as exc:
-        raise _storage_error(exc, db_file(db)) from exc
-    try:
-        yield db
-    except BaseException as exc:
-        conn.rollback()
-        if isinstance(exc, sqlite3.Error):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
             raise _storage_error(exc, db_file(db)) from exc
-        raise
-    try:
-        conn.commit()
-    except sqlite3.Error as exc:
-        conn.rollback()
-        raise _storage_error(exc, db_file(db)) from exc
+        try:
+            yield db
+        except BaseException as exc:
+            conn.rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise _storage_error(exc, db_file(db)) from exc
+            raise
+        try:
+            conn.commit()
+        except sqlite3.Error as exc:
+            conn.rollback()
+            raise _storage_error(exc, db_file(db)) from exc
+    finally:
+        if locked and lock is not None:
+            lock.release()
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
@@ -258,40 +305,48 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return int(row[0] or 0)
 
 
-def migrate(db: sqlite_utils.Database) -> int:
-    """Apply the migrations the file lacks, each in its own transaction; idempotent. Returns the version."""
+def migrate(db: sqlite_utils.Database, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Apply the `migrations` the file lacks, each in its own transaction; idempotent. Returns the version."""
     if "schema_version" not in db.table_names():
         with transaction(db):
             db.execute("CREATE TABLE IF NOT EXISTS schema_version "
                        "(version INTEGER PRIMARY KEY, applied REAL)")
+    latest = len(migrations)
     current = schema_version(db)  # an up-to-date file is only read: opening never waits for a writer
-    if current > SCHEMA_VERSION:
+    if current > latest:
         raise StorageError(f"database {db_file(db)} has schema version {current}, newer than this "
-                           f"firmware's {SCHEMA_VERSION}; update the firmware")
-    for version in range(current + 1, SCHEMA_VERSION + 1):
+                           f"firmware's {latest}; update the firmware")
+    for version in range(current + 1, latest + 1):
         with transaction(db):
             if schema_version(db) >= version:  # another process migrated meanwhile
                 continue
-            MIGRATIONS[version - 1](db)
+            migrations[version - 1](db)
             db.execute("INSERT INTO schema_version (version, applied) VALUES (?, ?)",
                        [version, time.time()])
         log.info("database %s migrated to schema version %d", db_file(db), version)
-    return SCHEMA_VERSION
+    return latest
 
 
-def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
-            check_integrity: bool = True) -> sqlite_utils.Database:
+def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, check_integrity: bool = True,
+            migrations: Sequence[Migration] = MIGRATIONS, shared: bool = False,
+            autocheckpoint: bool = True) -> sqlite_utils.Database:
     """Open (creating if needed) and migrate the database at `path`; StorageError if locked or corrupt.
 
-    `busy_timeout_ms` is how long a write waits for another process's lock before giving up;
-    `check_integrity` runs `PRAGMA quick_check` (linear in the file size) so damage is reported at open,
-    not halfway through a command.
+    Every connection gets the same guarantees: autocommit outside `transaction()`, WAL (checked),
+    `synchronous = NORMAL`, `foreign_keys`, `secure_delete` and a busy timeout. `busy_timeout_ms` is how long
+    a write waits for another process's lock before giving up; `check_integrity` runs `PRAGMA quick_check`
+    (linear in the file size) so damage is reported at open, not halfway through a command; `migrations`
+    is the file's schema (the appliance's by default); `shared` lets several threads use the connection
+    under the caller's own lock (the laptop's stores). `autocheckpoint=False` leaves copying the WAL into the
+    file to a `Checkpointer` (the hub's connections): otherwise the commit that fills the WAL past 1,000 pages
+    does it.
     """
     path = Path(path)
     where = str(path)
     try:
         # autocommit outside `transaction()`; one connection per thread (nesting is per connection)
-        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None,
+                               check_same_thread=not shared)
     except sqlite3.Error as exc:
         raise StorageError(f"cannot open database {where}: {exc}") from exc
     db = sqlite_utils.Database(conn)
@@ -303,12 +358,14 @@ def open_db(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         if str(mode).lower() != "wal":
             raise StorageError(f"database {where} could not switch to WAL mode (it is in {mode} mode)")
         conn.execute("PRAGMA synchronous = NORMAL")
+        if not autocheckpoint:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
         if check_integrity:
             problems = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
             if problems != ["ok"]:
                 raise StorageError(f"database {where} is corrupt ({'; '.join(problems)}); "
                                    "move it aside and restore a backup")
-        migrate(db)
+        migrate(db, migrations)
     except sqlite3.Error as exc:
         conn.close()
         raise _storage_error(exc, where) from exc
@@ -328,6 +385,52 @@ def truncate_wal(db: sqlite_utils.Database) -> bool:
         log.warning("database %s: WAL not truncated, another connection is reading; "
                     "old pages stay in the WAL until the next checkpoint", db_file(db))
     return not busy
+
+
+class Checkpointer:
+    """Copies the WAL into the database file every `interval_s` on a thread and connection of its own.
+
+    Why: with SQLite's automatic checkpoint, the commit that fills the WAL past 1,000 pages (every few dozen
+    alerts with their JPEGs) copies it all and syncs the file before it returns, and that commit is often an
+    alert's (10-40 ms measured under load, issue 17). The hub's connections are opened with
+    `autocheckpoint=False` and this thread does the work in the background. PASSIVE: it never waits for
+    readers or writers, and writers never wait for it. `close()` runs a last one; safe to call twice.
+    """
+
+    def __init__(self, path: Path | str, *, interval_s: float = CHECKPOINT_INTERVAL_S,
+                 busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+        self.path = Path(path)
+        self.interval_s = interval_s
+        self._db = open_db(self.path, busy_timeout_ms=busy_timeout_ms, check_integrity=False,
+                           autocheckpoint=False)
+        self._stop = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="db-checkpoint", daemon=True)
+        self._thread.start()
+
+    def checkpoint(self) -> tuple[int, int]:
+        """One PASSIVE checkpoint now: (frames in the WAL, frames of it now in the database file)."""
+        try:
+            _, frames, done = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("database %s: checkpoint failed (%s); the WAL is checkpointed at the next turn",
+                        self.path, exc)
+            return (0, 0)
+        return (int(frames), int(done))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.checkpoint()
+
+    def close(self) -> None:
+        """Stop the thread after a last checkpoint and close its connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.checkpoint()
+        self._db.close()
 
 
 def config_db_path(cfg: AppConfig) -> Path:

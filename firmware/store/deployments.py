@@ -51,6 +51,8 @@ class StopResult:
     deployment: Deployment
     entries_wiped: int
     wal_truncated: bool
+    undecided: int = 0
+    """Alerts left undecided (archived: they can no longer be decided)."""
 
 
 _COLUMNS = "id, authority, officer, location, started, stopped, threshold"
@@ -161,12 +163,28 @@ def wipe_watchlist(db: sqlite_utils.Database, deployment_id: int, *, clock: Cloc
     return int(count)
 
 
-def stop(db: sqlite_utils.Database, *, clock: Clock, actor: str) -> StopResult:
-    """Close the open deployment: wipe its watchlist, write its final stats, audit it, truncate the WAL."""
+def pending_alerts(db: sqlite_utils.Database, deployment_id: int) -> int:
+    """Alerts of the deployment nobody has decided yet."""
+    return int(db.execute("SELECT COUNT(*) FROM alerts WHERE deployment_id = ? AND state = 'pending'",
+                          [deployment_id]).fetchone()[0])
+
+
+def stop(db: sqlite_utils.Database, *, clock: Clock, actor: str, require_decided: bool = False) -> StopResult:
+    """Close the open deployment: wipe its watchlist, write its final stats, audit it, truncate the WAL.
+
+    Its undecided alerts can no longer be decided afterwards (archived); with `require_decided` (the
+    operator's command without --force) a deployment with undecided alerts is refused instead.
+    """
     now = clock.time()
     with transaction(db):
         dep = require_open(db)
+        pending = pending_alerts(db, dep.id)
+        if require_decided and pending:
+            raise PolicyError(f"deployment {dep.id} has {pending} undecided alert{'s' if pending != 1 else ''}; "
+                              "decide them in the viewer first, or stop with --force to archive them undecided")
         wiped = wipe_watchlist(db, dep.id, clock=clock, actor=actor, reason="deployment stopped")
+        # the reference photos copied into its alerts are watchlist images too: they go with the list
+        db.execute("UPDATE alerts SET reference_jpeg = NULL WHERE deployment_id = ?", [dep.id])
         db.execute("UPDATE deployments SET stopped = ? WHERE id = ?", [now, dep.id])
         db.execute("UPDATE stats SET updated = ? WHERE deployment_id = ?", [now, dep.id])
         final = db.execute("SELECT * FROM stats WHERE deployment_id = ?", [dep.id])
@@ -175,7 +193,7 @@ def stop(db: sqlite_utils.Database, *, clock: Clock, actor: str) -> StopResult:
         stats.pop("deployment_id", None)
         stats.pop("updated", None)
         audit.append(db, time=now, actor=actor, action="deployment_stop",
-                     details={"deployment_id": dep.id, "final_stats": stats})
+                     details={"deployment_id": dep.id, "final_stats": stats, "undecided_archived": pending})
     truncated = truncate_wal(db)
     log.info("deployment %d stopped; %d watchlist entries wiped", dep.id, wiped)
-    return StopResult(get(db, dep.id), wiped, truncated)
+    return StopResult(get(db, dep.id), wiped, truncated, pending)

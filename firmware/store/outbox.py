@@ -125,8 +125,11 @@ class Outbox:
         self.db.close()
 
 
-def opener(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Callable[[], Outbox]:
-    """What `ApplianceLink` calls on its worker thread to open the outbox at `path` (through `open_db`)."""
+def opener(path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+           autocheckpoint: bool = True) -> Callable[[], Outbox]:
+    """What `ApplianceLink` calls on its worker thread to open the outbox at `path` (through `open_db`);
+    `autocheckpoint=False` when a `Checkpointer` does the WAL's checkpoints (the hub)."""
     def open_outbox() -> Outbox:
-        return Outbox(open_db(path, busy_timeout_ms=busy_timeout_ms, check_integrity=False))
+        return Outbox(open_db(path, busy_timeout_ms=busy_timeout_ms, check_integrity=False,
+                              autocheckpoint=autocheckpoint))
     return open_outbox

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from firmware.errors import LfrError
+from firmware.errors import LfrError, PolicyError
 from firmware.viewer.console import Console
 from firmware.viewer.guard import RequestGuard
 from firmware.viewer.store import AlertFilter
@@ -55,10 +56,17 @@ def create_app(console: Console, *, hosts: tuple[str, ...] = LOCAL_HOSTS,
         q = request.query_params
         try:
             where = AlertFilter(outcome=q.get("outcome") or None, camera=q.get("camera") or None,
-                                category=q.get("category") or None)
+                                category=q.get("category") or None, deployment=q.get("deployment") or None,
+                                since=_number(q, "since"), until=_number(q, "until"),
+                                min_score=_number(q, "min_score"))
+            limit, offset = int(_number(q, "limit") or 50), int(_number(q, "offset") or 0)
+            page = console.history(where, limit=limit, offset=offset)
         except LfrError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse({"alerts": console.history(where)})
+        return JSONResponse(page)
+
+    async def favicon(request: Request) -> Response:
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
 
     async def image(request: Request) -> Response:
         which = request.path_params["which"]
@@ -118,6 +126,7 @@ def create_app(console: Console, *, hosts: tuple[str, ...] = LOCAL_HOSTS,
     return Starlette(middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts)),
                                  Middleware(RequestGuard, require_origin=True, name="viewer")], routes=[
         Route("/", index),
+        Route("/favicon.ico", favicon),
         Route("/api/state", state),
         Route("/api/alerts", history),
         Route("/api/alerts/{alert_id}/{which}.jpg", image),
@@ -127,6 +136,20 @@ def create_app(console: Console, *, hosts: tuple[str, ...] = LOCAL_HOSTS,
         *extra_routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ])
+
+
+def _number(query: Any, name: str) -> float | None:
+    """A finite number from the query string, None when absent or empty; PolicyError when not a number."""
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise PolicyError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise PolicyError(f"{name} must be a finite number, got {raw!r}")
+    return value
 
 
 async def _send_events(ws: WebSocket, queue: asyncio.Queue[dict[str, Any]]) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -99,7 +98,7 @@ class Console:
                           when_preview=self._on_preview, when_link=self._on_link,
                           when_handheld_ack=self._on_handheld_ack,
                           keypair=self._keypair, appliance_public=self._appliance_public,
-                          last_seq=self.store.last_seq(), seen=self.store.seen_ids())
+                          last_seq=self.store.last_seq(), seen=self.store.seen_ids(), clock=self.clock)
         unconfirmed = self.store.unconfirmed()
         for alert_id, decision_id, outcome, note in unconfirmed:
             link.decide(alert_id, outcome, note, decision_id=decision_id)
@@ -124,7 +123,7 @@ class Console:
 
     def _maintain(self) -> None:
         """Purge old images every hour; reopen the link when it stopped because an alert was not kept."""
-        next_purge = time.monotonic() + PURGE_INTERVAL_S
+        next_purge = self.clock.monotonic() + PURGE_INTERVAL_S
         while not self._stop.wait(RELINK_DELAY_S):
             link = self._link
             if link is not None and link.failure is not None:
@@ -134,8 +133,8 @@ class Console:
                     self._link = self._open_link()
                     if self.handhelds is not None:
                         self.handhelds.resend_unacked()
-            if time.monotonic() >= next_purge:
-                next_purge = time.monotonic() + PURGE_INTERVAL_S
+            if self.clock.monotonic() >= next_purge:
+                next_purge = self.clock.monotonic() + PURGE_INTERVAL_S
                 self.store.purge(clock=self.clock, retention_days=self.retention_days)
 
     # -- pages ---------------------------------------------------------------------------------------
@@ -167,13 +166,15 @@ class Console:
         health = dataclasses.asdict(self._health) if self._health else None
         deployment = self._health.deployment if self._health else None
         return {"link_up": self._link_up, "health": health,
-                "health_age_s": round(time.monotonic() - self._health_at, 1) if self._health else None,
-                "deployment": deployment, "counts": self.store.counts(deployment)}
+                "health_age_s": round(self.clock.monotonic() - self._health_at, 1) if self._health else None,
+                "deployment": deployment,
+                "counts": self.store.counts(deployment) if deployment is not None else None}
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a page needs when it opens."""
         return {"type": "hello", "alerts": self.store.alerts(limit=SNAPSHOT_ALERTS),
                 "outcomes": OUTCOME_LABELS, "sound": self.sound, "choices": self.store.choices(),
+                "handhelds": self.handhelds is not None,
                 "preview": self._preview_n if self._preview else None, **self.status()}
 
     def preview(self) -> Preview | None:
@@ -193,6 +194,9 @@ class Console:
             current = self.store.alert(alert_id)
             if current is None:
                 raise PolicyError(f"no alert {alert_id} on this laptop")
+            if current["state"] == "archived":
+                raise PolicyError(f"alert {current['seq']} was archived when its deployment closed; it cannot "
+                                  "be decided")
             if current["state"] != "pending":
                 raise PolicyError(f"alert {current['seq']} is already {current['state']}")
             decision = self._link.decide(alert_id, outcome, note)
@@ -214,7 +218,8 @@ class Console:
         deployment = self._health.deployment if self._health else None
         if self.store.keep_alert(alert, received=self.clock.time(), deployment=deployment):
             self.publish({"type": "alert", "alert": self.store.alert(alert.alert_id),
-                          "counts": self.store.counts(deployment), "choices": self.store.choices()})
+                          "counts": self.store.counts(deployment) if deployment is not None else None,
+                          "choices": self.store.choices()})
 
     def _on_decision_ack(self, ack: DecisionAck) -> None:
         with self._decide_lock:
@@ -223,6 +228,16 @@ class Console:
         if changed:
             self.publish({"type": "decision", "alert": self.store.alert(ack.alert_id),
                           "accepted": ack.accepted, "reason": ack.reason, **self.status()})
+            if not ack.accepted and self._health is not None:
+                self._close_deployments(self._health.deployment)  # refused because its deployment closed
+
+    def _close_deployments(self, open_now: str | None) -> None:
+        """Archive what the laptop holds of every deployment but `open_now`, as the van did at its stop."""
+        with self._decide_lock:
+            result = self.store.close_deployments(open_now=open_now, at=self.clock.time())
+        if result is not None:
+            self.publish({"type": "archived", "alerts": [self.store.alert(i) for i in result.archived],
+                          **self.status()})
 
     def send_handheld_event(self, event: HandheldEvent) -> None:
         """Hand a handheld event (already kept by the handheld store) to the link; resent until acknowledged."""
@@ -234,7 +249,10 @@ class Console:
             self.handhelds.on_ack(ack)
 
     def _on_health(self, health: Health) -> None:
-        self._health, self._health_at = health, time.monotonic()
+        changed = self._health is None or self._health.deployment != health.deployment
+        self._health, self._health_at = health, self.clock.monotonic()
+        if changed:
+            self._close_deployments(health.deployment)
         if self.handhelds is not None:
             self.handhelds.deployment_changed(health.deployment)
         self.publish({"type": "status", **self.status()})
@@ -249,5 +267,7 @@ class Console:
         self._link_up = up
         self.publish({"type": "status", **self.status()})
 
-    def history(self, where: AlertFilter) -> list[dict[str, Any]]:
-        return self.store.alerts(where)
+    def history(self, where: AlertFilter, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """One page of the history, newest first, and how many alerts match in all."""
+        return {"alerts": self.store.alerts(where, limit=limit, offset=offset), "total": self.store.count(where),
+                "offset": offset, "limit": limit}

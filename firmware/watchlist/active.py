@@ -8,7 +8,9 @@ because entry ids are never reused (AUTOINCREMENT).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sqlite_utils
@@ -37,6 +39,20 @@ def active_version(db: sqlite_utils.Database) -> str | None:
     if not row or not row[0]:
         return None
     return f"{row[2]}:{row[0]}:{row[1]}"
+
+
+def active_operating_point(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The operating point stored with the open deployment's loaded import (threshold in force, expectations);
+    None when there is none or it was imported before operating points were recorded."""
+    row = db.execute(f"SELECT report FROM watchlists WHERE wiped_at IS NULL AND deployment_id IN {_OPEN} "
+                     "ORDER BY id DESC LIMIT 1").fetchone()
+    if not row:
+        return None
+    try:
+        op = json.loads(row[0]).get("operating_point")
+    except (ValueError, AttributeError):
+        return None
+    return op if isinstance(op, dict) else None
 
 
 def load_active(db: sqlite_utils.Database,

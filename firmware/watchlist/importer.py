@@ -39,6 +39,7 @@ class EntryResult:
     reference_jpeg: bytes | None
     rejection: Rejection | None
     detail: str = ""
+    photos_fused: int = 1
 
     @property
     def is_accepted(self) -> bool:

@@ -28,6 +28,7 @@ import sqlite_utils
 
 from firmware.errors import LfrError, PolicyError
 from firmware.hardware.clock import Clock
+from firmware.match.operating_point import ThresholdPolicy
 from firmware.match.score import ScoreCalibration
 from firmware.store import audit
 from firmware.store.db import truncate_wal
@@ -98,9 +99,13 @@ def install_bundle(db: sqlite_utils.Database, source: Path | str | BinaryIO, *,
                    limits: BundleLimits | None = None, categories: Sequence[str] = BASE_CATEGORIES,
                    require_ref_match: bool = True,
                    on_progress: ProgressCallback | None = None,
+                   policy: ThresholdPolicy | None = None,
                    models: dict[str, str] | None = None) -> InstallOutcome:
     """Verify and enrol the bundle at `source`, then make it the open deployment's watchlist; `models` (the
     enroller's `Recognizer.model_files()`) is recorded with it.
+
+    With `policy`, the list's operating point (threshold in force, expected false alerts and TPIR;
+    `firmware.match.operating_point`) is computed for the entries accepted and stored with the import.
 
     Raises PolicyError with no open deployment (`NoOpenDeployment`) or a foreign deployment reference, a
     BundleError subclass for a refused bundle, PolicyError when no entry could be enrolled (`NothingEnrolled`);
@@ -138,7 +143,12 @@ def install_bundle(db: sqlite_utils.Database, source: Path | str | BinaryIO, *,
             return _unchanged(db, clock, actor, bundle, already)
         result = enrol_bundle(bundle, enroller, on_progress)
         duplicates = duplicate_subjects(result, calibration, threshold)
-        record = replace_active(db, dep.id, result, duplicates, clock=clock, actor=actor, models=models)
+        op = (policy.evaluate(calibration, [r.photos_fused for r in result.accepted])
+              if policy is not None and result.accepted else None)
+        if op is not None and op.warning:
+            log.warning("%s", op.warning)
+        record = replace_active(db, dep.id, result, duplicates, clock=clock, actor=actor,
+                                operating_point=op.to_dict() if op is not None else None, models=models)
     except Exception as exc:  # audited whatever it was (a refusal, a model or disk failure), then re-raised
         _audit_refusal(db, clock, actor, exc, deployment_id, bundle_sha256, source)
         raise

@@ -57,6 +57,13 @@ class ImportNotice:
     entries_accepted: int | None = None
     entries_rejected: int | None = None
     deployment_ref: str | None = None
+    operating_point: dict[str, Any] | None = None
+
+    @property
+    def is_flagged(self) -> bool:
+        """Accepted, but the list is too large for the false-alert budget at `match.min_tpir` (or a fixed
+        threshold is over budget): the operating point carries a warning."""
+        return bool(self.is_accepted and self.operating_point and self.operating_point.get("warning"))
 
     @property
     def outcome(self) -> str:
@@ -66,8 +73,9 @@ class ImportNotice:
     def describe(self) -> str:
         """One journal line, e.g. "refused (untrusted_signer: signature by an untrusted key)"."""
         if self.is_accepted:
+            flag = f"; {self.operating_point.get('warning')}" if self.is_flagged and self.operating_point else ""
             return (f"accepted for {self.deployment_ref}: {self.entries_accepted} entries accepted, "
-                    f"{self.entries_rejected} rejected")
+                    f"{self.entries_rejected} rejected{flag}")
         return f"refused ({self.code}: {self.reason})"
 
 
@@ -76,9 +84,11 @@ def notice_from_row(seq: int, time: float, action: str, details: dict[str, Any])
     if action == IMPORTED:
         rejected = details.get("rejected")
         ref = details.get("deployment_ref")
+        op = details.get("operating_point")
         return ImportNotice(seq, float(time), True, entries_accepted=_count(details.get("accepted")),
                             entries_rejected=len(rejected) if isinstance(rejected, list) else None,
-                            deployment_ref=ref[:200] if isinstance(ref, str) else None)
+                            deployment_ref=ref[:200] if isinstance(ref, str) else None,
+                            operating_point=op if isinstance(op, dict) else None)
     code = details.get("code")
     code = code[:64] if isinstance(code, str) and code else "unknown"
     return ImportNotice(seq, float(time), False, code=code, reason=refusal_summary(code)[:200])

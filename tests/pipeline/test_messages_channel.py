@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 import zmq
 
+from firmware.config import AppConfig
+from firmware.embed.recognizer import Recognizer
 from firmware.errors import ChannelError
+from firmware.pipeline.camera import CameraPipeline
 from firmware.pipeline.channel import QueueChannel, ZmqHubReceiver, ZmqHubSender
 from firmware.pipeline.messages import AlertCandidate, PreviewFrame, StatsDelta, decode, encode
 
@@ -41,6 +44,7 @@ def _frames(**change: object) -> list[bytes]:
     (_frames(extra=1), "do not match"),
     (_frames(score="high"), "expected float"),
     (_frames(track_id=True), "expected int"),
+    (_frames(score=float("nan")), "not a finite number"),  # Python's json reads NaN; records refuse it
     (encode(ALERT)[:1], "binary frame"),
     ([b"\x80\x04not json"], "not UTF-8 JSON"),
     ([], "empty"),
@@ -108,3 +112,26 @@ def test_alert_waits_for_a_hub_that_starts_late(tmp_path: Path) -> None:
     finally:
         sender.close()
         ctx.term()
+
+
+def test_stats_of_a_dropped_delta_go_out_with_the_next_one(cfg: AppConfig, recognizer: Recognizer) -> None:
+    """Regression (issue 16): `flush_stats` zeroed its counters before sending and ignored a failed send, so a
+    delta dropped by a full channel lost its counts for good (10 frames counted, queue full, the next delta
+    carried 1) and the report under-counted faces seen."""
+    channel = QueueChannel(maxsize=1)
+    pipeline = CameraPipeline("cam0", recognizer, cfg, channel)
+    assert channel.send(PREVIEW)  # the hub is busy: the one slot is taken
+    pipeline.count("frames", 10)
+    pipeline.count("faces_seen", 4)
+    pipeline.timings.add("detect", 5.0)
+    dropped = pipeline.flush_stats(dropped_frames=2)
+    assert channel.dropped == 1 and dropped.counters["frames"] == 10
+    assert channel.receive(0.0) is PREVIEW  # the hub catches up
+    pipeline.count("frames", 1)
+    pipeline.timings.add("detect", 7.0)
+    sent = pipeline.flush_stats()
+    assert channel.receive(0.0) is sent
+    assert (sent.counters["frames"], sent.counters["faces_seen"], sent.counters["dropped_frames"]) == (11, 4, 2)
+    assert sent.timings["detect"] == [2.0, 12.0, 7.0]
+    assert pipeline.total_timings.snapshot()["detect"] == [2.0, 12.0, 7.0]  # measured once, not twice
+    assert pipeline.flush_stats().counters["frames"] == 0  # and nothing is counted twice

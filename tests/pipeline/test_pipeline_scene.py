@@ -38,6 +38,7 @@ class Alerts:
         self.got.append(alert)
 
 
+@pytest.mark.slow
 def test_acceptance_subset_one_track_per_person_alerts_for_the_watchlisted(
         cfg: AppConfig, db: sqlite_utils.Database, recognizer: Recognizer, calibration: ScoreCalibration,
         lfw_dir: Path, background: np.ndarray) -> None:
@@ -139,6 +140,7 @@ def test_watchlist_hot_swap_between_frames(
     assert alerts[0].frame_index >= scene.walkers[1].first_frame
 
 
+@pytest.mark.slow
 def test_worker_and_hub_threads_flush_stats_and_stop_cleanly(
         cfg: AppConfig, db: sqlite_utils.Database, recognizer: Recognizer, calibration: ScoreCalibration,
         lfw_dir: Path, background: np.ndarray) -> None:

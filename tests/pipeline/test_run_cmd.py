@@ -94,6 +94,7 @@ def test_refuses_without_a_deployment(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "no open deployment" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_all_in_one_runs_frames_and_flushes_stats(appliance: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--config", str(appliance), "--frames", "20", "--json"]) == 0

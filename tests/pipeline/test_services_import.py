@@ -3,14 +3,13 @@ LED and the viewer's Health through the hub's services: real sqlite file, gpioze
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import sqlite_utils
+from gpio_fixtures import STEP, play, runs
 from gpiozero.pins.mock import MockFactory
 
 from firmware.config import AppConfig, ApplianceConfig, GpioConfig
@@ -25,7 +24,6 @@ from firmware.store import audit
 
 from .pipeline_helpers import LinkStub
 
-SCALE = 0.2  # the LED patterns run 5 times faster than on the van
 LED = 17
 
 
@@ -46,7 +44,7 @@ def app(cfg: AppConfig, tmp_path: Path) -> AppConfig:
 def start(app: AppConfig, db: sqlite_utils.Database, calibration: ScoreCalibration, clock: FakeClock,
           factory: MockFactory) -> tuple[HubServices, LinkStub]:
     link = LinkStub()
-    indicators = GpioIndicators(app.gpio, pin_factory=factory, time_scale=SCALE)
+    indicators = GpioIndicators(app.gpio, pin_factory=factory, clock=clock, tick=None)
     svc = HubServices(app, Hub(db, calibration, app.pipeline, clock=clock), clock=clock, link=link,
                       indicators=indicators)
     return svc, link
@@ -68,13 +66,6 @@ def refuse(db: sqlite_utils.Database, t_wall: float, code: str = "untrusted_sign
                           "code": code, "error": "images/0007.jpg of Jane Example: signed by key 3f2a"})
 
 
-def on_off(pin: object) -> list[tuple[bool, float]]:
-    """(level, van seconds held) of each complete interval recorded on a mock pin, first one left out (a mock
-    pin's state records how long the previous state lasted)."""
-    states = pin.states  # type: ignore[attr-defined]
-    return [(states[i].state, states[i + 1].timestamp / SCALE) for i in range(1, len(states) - 1)]
-
-
 def test_a_refusal_shows_on_the_led_for_its_window_and_stays_in_health(
         app: AppConfig, db: sqlite_utils.Database, calibration: ScoreCalibration, factory: MockFactory) -> None:
     clock = FakeClock()
@@ -93,19 +84,18 @@ def test_a_refusal_shows_on_the_led_for_its_window_and_stays_in_health(
         assert "Jane" not in repr(health) and "0007" not in repr(health)  # the message stays in the audit log
 
         led = factory.pin(LED)
-        led.clear_states()
-        time.sleep(3 * 2.0 * SCALE)  # three periods of the pattern
-        held = on_off(led)
-        ons = sorted(s for on, s in held if on)
-        assert len(ons) >= 5, held
-        assert ons[-1] == pytest.approx(0.8, abs=0.15), held  # the long flash ...
-        assert statistics.median(ons) == pytest.approx(0.15, abs=0.1), held  # ... then two blips
+        (levels,) = play(svc.lights.indicators, clock, 3 * 2.0, led)  # type: ignore[arg-type]
+        ons = sorted(s for on, s in runs(levels) if on)  # three periods of the pattern:
+        flashes, blips = [s for s in ons if s > 0.5], [s for s in ons if s < 0.5]
+        assert len(flashes) >= 2 and flashes == pytest.approx([0.8] * len(flashes), abs=STEP), ons  # a long
+        assert len(blips) == 2 * len(flashes) + 2 and max(blips) == pytest.approx(0.15, abs=STEP), ons  # flash,
+        assert min(blips) == pytest.approx(0.15, abs=STEP), ons  # then two blips
 
-        tick_after(svc, clock, 59.0)  # 61 s after the refusal: the window (60 s) is over
+        tick_after(svc, clock, 53.0)  # 61 s after the refusal: the window (60 s) is over
         assert svc.lights.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
         assert link.health.import_code == "untrusted_signer"  # the viewer keeps showing the last result
-        time.sleep(2.5 * 2.0 * SCALE)
-        assert max(s for on, s in on_off(led)[-4:] if on) < 0.3  # the LED blips idle, no long flash
+        (levels,) = play(svc.lights.indicators, clock, 2.5 * 2.0, led)  # type: ignore[arg-type]
+        assert max(s for on, s in runs(levels) if on) < 0.3  # the LED blips idle, no long flash
     finally:
         svc.close()
 

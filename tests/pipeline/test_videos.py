@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from firmware.bench.pipeline import bench_video
 from firmware.config import AppConfig, PipelineConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.match.score import ScoreCalibration
 
 
+@pytest.mark.slow
 def test_hamilton_clip_faces_seen(shared_data: Path, recognizer: Recognizer,
                                   calibration: ScoreCalibration) -> None:
     r = bench_video(AppConfig(), recognizer, calibration, shared_data / "video/short_hamilton_clip.mp4",
@@ -20,6 +23,7 @@ def test_hamilton_clip_faces_seen(shared_data: Path, recognizer: Recognizer,
     assert r["fps"] > 0
 
 
+@pytest.mark.slow
 def test_mot17_h265_runs_tiled(shared_data: Path, recognizer: Recognizer,
                                calibration: ScoreCalibration) -> None:
     """A 960×540 HEVC street clip decodes and runs through tiled detection (3×2) without error; its people

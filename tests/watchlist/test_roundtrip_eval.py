@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from firmware.eval.roundtrip import run
 from firmware.match.score import ScoreCalibration
 from firmware.watchlist.enroller import RecognizerEnroller
 
 
+@pytest.mark.slow
 def test_round_trip_eval_on_a_few_people(lfw_dir: Path, tmp_path: Path, enroller: RecognizerEnroller,
                                          calibration: ScoreCalibration) -> None:
     r = run(lfw_dir / "images", tmp_path / "work", enroller, calibration, subjects=6, max_probes=2)

@@ -77,6 +77,7 @@ def roster_bundle(tmp_path: Path, build: Build,
     return build(images_dir=refs, entries_csv=csv_path, out=tmp_path / "out" / "roster.lfrw")
 
 
+@pytest.mark.slow
 def test_round_trip_other_photos_are_found(store: sqlite_utils.Database, roster_bundle: Path, keys: Keys,
                                            clock: FakeClock, enroller: RecognizerEnroller,
                                            calibration: ScoreCalibration,

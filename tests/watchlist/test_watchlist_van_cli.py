@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from bundle_helpers import TEST_CALIBRATION, members_of, write_members
+from gpio_fixtures import STEP, play, runs
 from gpiozero.pins.mock import MockFactory
 
 from firmware.cli.main import main
@@ -80,6 +81,7 @@ def test_import_status_expire_wipe(van: dict[str, str], capsys: pytest.CaptureFi
     assert code == 0
 
 
+@pytest.mark.slow
 def test_import_text_report_and_refusals(van: dict[str, str], tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     cfg = ("--config", van["config"])
@@ -114,6 +116,7 @@ def test_bench_enrol(images_dir: Path, capsys: pytest.CaptureFixture[str], tmp_p
     assert code == 2 and "fewer than the 50 asked for" in err
 
 
+@pytest.mark.slow
 def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
         van: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """End to end: `lfr watchlist import` (the USB unit's command) refuses an unsigned bundle in its own
@@ -128,7 +131,7 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
     clock = FakeClock(time.time())
     factory = MockFactory()
     svc = HubServices(app, Hub(db, TEST_CALIBRATION, app.pipeline, clock=clock), clock=clock,
-                      indicators=GpioIndicators(app.gpio, pin_factory=factory, time_scale=0.2))
+                      indicators=GpioIndicators(app.gpio, pin_factory=factory, clock=clock, tick=None))
     try:
         svc.tick()
         assert svc.lights.indicators.pattern is Pattern.IDLE  # type: ignore[attr-defined]
@@ -145,11 +148,10 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
         health = svc.health()  # what the next health message to the viewer carries
         assert (health.import_outcome, health.import_code, health.import_reason) == (
             "refused", "signature_missing", "signature missing")
-        led = factory.pin(app.gpio.status_led_pin)
-        led.clear_states()
-        time.sleep(0.9)  # two periods (2 s on the van, 0.4 s here): a long flash (0.8 s) and blips (0.15 s)
-        ons = [b.timestamp / 0.2 for a, b in zip(led.states, led.states[1:], strict=False) if a.state]
-        assert max(ons) == pytest.approx(0.8, abs=0.15) and min(ons) < 0.3, ons
+        (levels,) = play(svc.lights.indicators, clock, 4.5,  # type: ignore[arg-type]
+                         factory.pin(app.gpio.status_led_pin))
+        ons = [s for on, s in runs(levels) if on]  # two periods: a long flash (0.8 s) and blips (0.15 s)
+        assert max(ons) == pytest.approx(0.8, abs=STEP) and min(ons) == pytest.approx(0.15, abs=STEP), ons
 
         code, out, _ = run(capsys, "watchlist", "import", van["stick"], *cfg, "--json")
         assert code == 0

@@ -16,7 +16,8 @@ from starlette.routing import BaseRoute, Route
 
 from firmware.errors import LfrError
 from firmware.viewer.handheld.qr import qr_svg
-from firmware.viewer.handheld.service import Handhelds
+from firmware.viewer.handheld.service import Handhelds, offer_id
+from firmware.viewer.handheld.store import sha256
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def operator_routes(site: HandheldSite) -> list[BaseRoute]:
             return JSONResponse({"error": str(exc)}, status_code=400)
         url = site.pairing_url(offer.token)
         return JSONResponse({"callsign": offer.callsign, "url": url, "expires": offer.expires,
-                             "fingerprint": site.fingerprint, "qr_svg": qr_svg(url)},
+                             "fingerprint": site.fingerprint, "qr_svg": qr_svg(url),
+                             "offer": offer_id(sha256(offer.token))},
                             headers={"Cache-Control": "no-store"})
 
     async def revoke(request: Request) -> Response:

@@ -40,6 +40,12 @@ class Pairing:
     expires: float
 
 
+def offer_id(token_sha256: str) -> str:
+    """A short public name of a pairing offer (from its stored hash): the operator's page hides the QR code
+    once the offer is no longer open (used or lapsed), without ever learning the token again."""
+    return token_sha256[:16]
+
+
 class Handhelds:
     """The handheld service; `send` hands an event to the link (it was kept in the store first)."""
 
@@ -233,7 +239,9 @@ class Handhelds:
         answers = self.store.read("SELECT alert_id, callsign, kind, t_wall FROM events WHERE kind IN "
                                   f"({', '.join('?' * len(ANSWERS))}) AND t_wall > ? ORDER BY t_wall",
                                   [*ANSWERS, now - self.ttl_s])
+        offers = self.store.read("SELECT token_sha256 FROM pairings WHERE used IS NULL AND expires > ?", [now])
         return {"devices": [d.to_dict() for d in self.store.devices(active_only=True)],
+                "offers_open": [offer_id(r[0]) for r in offers],
                 "open": [{"device_id": r[0], "alert_id": r[1], "answer": r[2]} for r in open_rows],
                 "answers": [{"alert_id": r[0], "callsign": r[1], "answer": r[2], "t_wall": r[3]}
                             for r in answers]}

@@ -10,7 +10,6 @@ from the viewer's store while its dispatch is open.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ import sqlite_utils
 from firmware.errors import StorageError
 from firmware.link.messages import HandheldEvent
 from firmware.store import audit
-from firmware.store.db import transaction
+from firmware.store.db import Migration, open_db, transaction
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS devices (
@@ -75,6 +74,17 @@ _SCHEMA = (
 )
 
 
+def _v1_handhelds(db: sqlite_utils.Database) -> None:
+    """Devices, pairings, dispatches, events and the audit log (IF NOT EXISTS: a file from before migrations
+    already has them)."""
+    for statement in _SCHEMA:
+        db.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_handhelds,)
+"""The handheld file's schema, applied by `store.db.open_db`; append only."""
+
+
 def sha256(secret: str) -> str:
     """Hex SHA-256 of a token or credential: what is stored and compared, never the secret itself."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
@@ -106,21 +116,14 @@ class HandheldStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
+        except OSError as exc:
             raise StorageError(f"cannot open the handheld database {self.path}: {exc}") from exc
-        self._lock = threading.RLock()
-        self.db = sqlite_utils.Database(conn)
-        self._closed = False
         try:
-            conn.execute("PRAGMA secure_delete = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
-            with transaction(self.db):
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise StorageError(f"handheld database {self.path} is unusable ({exc}); move it aside") from exc
+            self.db = open_db(self.path, migrations=MIGRATIONS, shared=True)
+        except StorageError as exc:
+            raise StorageError(f"handheld {exc}") from exc
+        self._lock = threading.RLock()
+        self._closed = False
 
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
