@@ -8,6 +8,8 @@ families): a field's metadata holds `doc`, and optionally `min`, `max` and `choi
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import importlib.util
 import tomllib
 from dataclasses import dataclass, field
@@ -320,6 +322,34 @@ class AppConfig:
             raise ConfigError(f"cameras: the name {duplicates[0]!r} is used twice; names must be unique")
     gpio: GpioConfig = field(default_factory=GpioConfig)
     appliance: ApplianceConfig = field(default_factory=ApplianceConfig)
+
+
+def config_errors(data: dict[str, Any], cls: type = AppConfig, prefix: str = "") -> list[str]:
+    """Every problem of a parsed TOML document, not only the first (`lfr config check`): unknown keys with
+    the nearest known key (a typo), wrong types and out-of-range values, each named by its path; then the
+    checks across keys."""
+    errors: list[str] = []
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if key not in fields:
+            where = f"[{prefix}]" if prefix else "top level"
+            close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(sorted(fields))}"
+            errors.append(f"unknown key {path} in {where}; {hint}")
+        elif dataclasses.is_dataclass(records.hints(cls)[key]) and isinstance(value, dict):
+            errors += config_errors(value, records.hints(cls)[key], path)
+        else:
+            try:
+                records.check(path, value, records.hints(cls)[key], fields[key].metadata)
+            except (records.RecordError, ConfigError) as exc:
+                errors.append(str(exc))
+    if not errors and cls is AppConfig:
+        try:
+            parse_config(data)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    return errors
 
 
 def parse_config(data: dict[str, Any]) -> AppConfig:

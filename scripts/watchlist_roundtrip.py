@@ -22,7 +22,7 @@ from firmware.config import load_config
 from firmware.errors import LfrError
 from firmware.eval.roundtrip import SEED, run
 from firmware.match.score import load_calibration
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,7 @@ def test_bench_match_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bench_match_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "match", "--sizes", "10k"]) == 2
+    assert main(["bench", "match", "--sizes", "10k,ten"]) == 2
     assert "--sizes" in capsys.readouterr().err
 
 

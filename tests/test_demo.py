@@ -4,6 +4,7 @@ round-trips into the appliance's alert row and audit log, and Ctrl-C stops both 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -62,6 +63,11 @@ def test_demo_alerts_reach_the_viewer_and_a_decision_reaches_the_audit_log(tmp_p
     assert demo.returncode == 0, err[-2000:]
     result = json.loads(out[out.rindex('{\n  "exit"'):])  # after the set-up steps' text
     assert result["exit"] == {"appliance": 0, "viewer": 0}
+    # the demo says which config its state uses, and other commands reach that state with it (issue 14)
+    assert f"export LFR_CONFIG={result['lfr_config']}" in out
+    listed = subprocess.run([sys.executable, "-m", "firmware.cli.main", "deployment", "list", "--json"], cwd=REPO,
+                            env={**os.environ, "LFR_CONFIG": result["lfr_config"]}, capture_output=True, text=True)
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)["deployments"]) == 1, listed.stderr
     assert first_alert_s is not None and decided is not None, "no alert reached the viewer"
     viewer = sqlite3.connect(state / "viewer" / "viewer.sqlite3")
     rows = viewer.execute("SELECT id, state, outcome FROM alerts").fetchall()

@@ -6,6 +6,7 @@ Every image is a face-free stand-in made by `firmware.viewer.sample_images`.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -63,8 +64,22 @@ def test_pairing_from_the_operator_screen_and_an_outcome_reaching_the_appliance(
         assert card.locator(".category").inner_text().lower() == "wanted"
         assert card.locator(".reason").inner_text() == "Warrant: failing to appear (test)"
         assert "cam0" in card.locator(".where").inner_text()
-        for which in ("probe", "reference"):
+        for which in ("probe", "reference", "context"):
             alpha.wait_for_function(f"document.querySelector(\"{CARD.format(alert_id)} .{which}\").naturalWidth > 0")
+        # the alert's context frame (made on the van, other faces pixelated) reached the laptop and the phone
+        sent = rig.appliance.db.execute("SELECT context_jpeg FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+        assert sent and rig.console.store.image(alert_id, "context") == bytes(sent)
+        assert alpha.evaluate(f"fetch('/api/alerts/{alert_id}/context.jpg').then(r => r.arrayBuffer())"
+                              ".then(b => b.byteLength)") == len(sent)
+        op.wait_for_selector("#context-panel:not(.hidden)")
+        assert op.get_attribute("#context", "src") == f"/api/alerts/{alert_id}/context.jpg"
+        card.locator(".context").click()  # tap to enlarge, tap to close
+        alpha.wait_for_selector("#zoom:not(.hidden)")
+        alpha.click("#zoom")
+        alpha.wait_for_selector("#zoom", state="hidden")
+        shots = Path(os.environ.get("LFR_SCREENSHOT_DIR", tmp_path))
+        shots.mkdir(parents=True, exist_ok=True)
+        alpha.screenshot(path=str(shots / "handheld.png"))
         time.sleep(1.5)  # three polls of PC Bravo's page
         assert _cards(bravo) == [] and not bravo.is_hidden("#idle")
 

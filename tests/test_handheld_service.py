@@ -144,7 +144,7 @@ def _appliance(tmp_path: Path):
     ids = []
     for n in range(2):
         alert = NewAlert(deployment_id=dep.id, t_wall=clock.time(), t_mono=1.0, camera="cam0", track_id=n,
-                         subject_id=f"S{n}", name="Test", score=0.8, category="wanted", reason="test",
+                         subject_id=f"S{n}", subject_name="Test", score=0.8, category="wanted", reason="test",
                          probe_jpeg=None, reference_jpeg=None)
         record_alert(db, alert, actor="test")
         ids.append(alert.id)

@@ -69,14 +69,26 @@ def test_every_type_has_a_sample_and_a_version() -> None:
 
 
 def test_alert_carries_jpegs_as_frames_not_json() -> None:
-    alert = make_alert(3)
-    header, probe, reference = alert.encode()
+    alert = dataclasses.replace(make_alert(3), context_jpeg=tiny_jpeg(9))
+    header, probe, reference, context = alert.encode()
     fields = json.loads(header)
-    assert fields["type"] == "alert" and fields["v"] == 1
-    assert "probe_jpeg" not in fields and "reference_jpeg" not in fields
-    assert probe == alert.probe_jpeg and reference == alert.reference_jpeg
+    assert fields["type"] == "alert" and fields["v"] == 2
+    assert "probe_jpeg" not in fields and "reference_jpeg" not in fields and "context_jpeg" not in fields
+    assert probe == alert.probe_jpeg and reference == alert.reference_jpeg and context == alert.context_jpeg
     assert set(fields) - {"type", "v"} == {"alert_id", "seq", "t_wall", "camera", "track_id", "subject_id",
                                              "subject_name", "category", "reason", "score", "prev_seq"}
+    assert decode([header, probe, reference, context]) == alert
+
+
+def test_a_version_1_alert_without_its_context_frame_still_decodes() -> None:
+    """Alert version 2 adds the context frame (issue 14); a viewer reads an appliance that was not updated."""
+    alert = make_alert(4)
+    header, probe, reference, _ = alert.encode()
+    old = json.dumps({**json.loads(header), "v": 1}).encode()
+    got = decode([old, probe, reference])
+    assert isinstance(got, Alert) and got.context_jpeg == b"" and got.probe_jpeg == alert.probe_jpeg
+    with pytest.raises(MessageError, match="needs 4 frames"):
+        decode([header, probe, reference])
 
 
 def _header(message) -> dict:
@@ -88,7 +100,7 @@ def _frames(header: dict, *binary: bytes) -> list[bytes]:
 
 
 ALERT = make_alert(2)
-JPEGS = (ALERT.probe_jpeg, ALERT.reference_jpeg)
+JPEGS = (ALERT.probe_jpeg, ALERT.reference_jpeg, ALERT.context_jpeg)
 BAD = {
     "empty": ([], "frame_count"),
     "not utf-8": ([b"\xff\xfe{}"], "bad_utf8"),
@@ -99,7 +111,7 @@ BAD = {
     "oversize header": ([b" " * (MAX_HEADER_BYTES + 1)], "oversize"),
     "unknown type": (_frames({"type": "exec", "v": 1}), "unknown_type"),
     "type not text": (_frames({"type": ["alert"], "v": 1}), "unknown_type"),
-    "version 2": (_frames({**_header(ALERT), "v": 2}, *JPEGS), "unknown_version"),
+    "version 3": (_frames({**_header(ALERT), "v": 3}, *JPEGS), "unknown_version"),
     "version missing": (_frames({k: v for k, v in _header(ALERT).items() if k != "v"}, *JPEGS),
                         "unknown_version"),
     "version true": (_frames({**_header(Ack(alert_id=ID, seq=1)), "v": True}), "unknown_version"),
@@ -116,8 +128,8 @@ BAD = {
     "name too long": (_frames({**_header(ALERT), "subject_name": "x" * 201}, *JPEGS), "bad_field"),
     "unknown outcome": (_frames({**_header(samples()[3]), "outcome": "arrest"}), "bad_field"),
     "health fps text": (_frames({**_header(samples()[6]), "cameras_fps": {"cam0": "fast"}}), "bad_field"),
-    "not a jpeg": (_frames(_header(ALERT), b"GIF89a....", JPEGS[1]), "bad_jpeg"),
-    "oversize jpeg": (_frames(_header(ALERT), b"\xff\xd8\xff" + bytes(MAX_JPEG_BYTES), JPEGS[1]), "oversize"),
+    "not a jpeg": (_frames(_header(ALERT), b"GIF89a....", *JPEGS[1:]), "bad_jpeg"),
+    "oversize jpeg": (_frames(_header(ALERT), b"\xff\xd8\xff" + bytes(MAX_JPEG_BYTES), *JPEGS[1:]), "oversize"),
 }
 
 
@@ -227,4 +239,5 @@ def test_version_2_needs_its_fields_and_older_versions_only_for_types_that_allow
             since = f.metadata.get("since", 1)
             assert since <= cls.VERSION
             if since > oldest:
-                assert f.default is None, f"{cls.TYPE}.{f.name} is newer than version {oldest} but required"
+                empty = None if not f.metadata.get("frame") else b""  # a newer image frame defaults to empty
+                assert f.default == empty, f"{cls.TYPE}.{f.name} is newer than version {oldest} but required"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import require_data
 
+from firmware.accel import backends
 from firmware.accel.backends import load_model
 from firmware.accel.modelfiles import load_role, model_file, verify_models
 from firmware.accel.runtime import Model
@@ -141,6 +142,32 @@ def test_edgetpu_forced_without_device_fails_clearly_and_auto_falls_back() -> No
     assert loaded.backend == "cpu" and "Edge TPU unavailable" in loaded.note
 
 
+class RecordingAccelerator:
+    """A stand-in back-end that only records what it was asked to load."""
+
+    def __init__(self, name: str, loads: list[str], fails: bool = False) -> None:
+        self.name, self.loads, self.fails = name, loads, fails
+
+    def load(self, path: Path, threads: int) -> Model:
+        self.loads.append(self.name)
+        if self.fails:
+            raise AcceleratorError(f"{self.name} is not here")
+        return Model(path, threads=threads, backend=self.name)
+
+
+def test_load_model_goes_through_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The accelerator registry is the plugin table (issue 16: it was declared and unused): a back-end added
+    to ACCELERATORS and AUTO_ORDER is what load_model runs, and "auto" falls back in that order."""
+    loads: list[str] = []
+    monkeypatch.setitem(backends.ACCELERATORS, "npu", lambda device: RecordingAccelerator("npu", loads, True))
+    monkeypatch.setitem(backends.ACCELERATORS, "cpu", lambda device: RecordingAccelerator("cpu", loads))
+    monkeypatch.setattr(backends, "AUTO_ORDER", ("npu", "cpu"))
+    path = REPO_MODELS_DIR / "face_detector_int8.tflite"
+    assert load_model(path, accelerator="auto").backend == "cpu" and loads == ["npu", "cpu"]
+    with pytest.raises(AcceleratorError, match="npu is not here"):
+        load_model(path, accelerator="npu")
+    with pytest.raises(AcceleratorError, match="unknown accelerator 'gpu'"):
+        load_model(path, accelerator="gpu")
 
 
 def test_detector_refuses_non_image_input(recognizer: Recognizer) -> None:

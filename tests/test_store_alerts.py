@@ -32,7 +32,7 @@ def db(tmp_path: Path, clock: FakeClock) -> sqlite_utils.Database:
 
 def new_alert(clock: FakeClock, score: float = 0.8, track_id: int = 1, deployment_id: int = 1) -> NewAlert:
     return NewAlert(deployment_id=deployment_id, t_wall=clock.time(), t_mono=clock.monotonic(), camera="cam0",
-                    track_id=track_id, subject_id="S-7", name="Alerted Person", score=score,
+                    track_id=track_id, subject_id="S-7", subject_name="Alerted Person", score=score,
                     category="wanted", reason="warrant", probe_jpeg=tiny_jpeg(10), reference_jpeg=tiny_jpeg(200))
 
 
@@ -43,13 +43,13 @@ def counts(db: sqlite_utils.Database) -> tuple[int, int, int]:
 
 def test_record_alert_writes_alert_outbox_audit_stats(db: sqlite_utils.Database, clock: FakeClock) -> None:
     alert = new_alert(clock)
-    seq = alerts.record_alert(db, alert, actor="pipeline:cam0")
-    assert seq == 1 and counts(db) == (1, 1, 2)
+    sent = alerts.record_alert(db, alert, actor="pipeline:cam0")
+    assert sent.seq == 1 and counts(db) == (1, 1, 2)
     row = db.execute("SELECT state, probe_jpeg, score FROM alerts WHERE id = ?", [alert.id]).fetchone()
     assert row == ("pending", alert.probe_jpeg, 0.8)
     assert outbox.pending(db, 10) == [(alert.id, 1)]
     message = outbox.load(db, alert.id)
-    assert message is not None
+    assert message == sent  # the alert as stored is the alert as sent
     assert (message.alert_id, message.seq, message.subject_name) == (alert.id, 1, "Alerted Person")
     assert message.probe_jpeg == alert.probe_jpeg and message.reference_jpeg == alert.reference_jpeg
     assert read_stats(db, 1)["alerts"] == 1 and read_stats(db, 1)["pending"] == 1

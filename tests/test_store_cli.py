@@ -109,7 +109,7 @@ def test_stop_with_undecided_alerts_needs_force_and_list_has_a_header_and_counts
     for track in range(3):
         alerts.record_alert(db, alerts.NewAlert(
             deployment_id=1, t_wall=clock.time(), t_mono=clock.monotonic(), camera="cam0", track_id=track,
-            subject_id="S-1", name="Someone", score=0.8, category="wanted", reason="test",
+            subject_id="S-1", subject_name="Someone", score=0.8, category="wanted", reason="test",
             probe_jpeg=b"\xff\xd8\xffP", reference_jpeg=b"\xff\xd8\xffR"), actor="test")
     alerts.record_decision(db, db.execute("SELECT id FROM alerts ORDER BY seq").fetchone()[0], "false_alert",
                            clock=clock, actor="test")
@@ -122,9 +122,9 @@ def test_stop_with_undecided_alerts_needs_force_and_list_has_a_header_and_counts
     assert row.split()[0] == "1" and row.split()[-4:] == ["3", "2", "High", "St"]
 
     status, _, err = run(capsys, "deployment", "stop", *c)
-    assert status == 2 and "deployment 1 has 2 undecided alerts" in err and "--force" in err
+    assert status == 2 and "deployment 1 still has undecided alerts (2)" in err and "--force" in err
     status, out, _ = run(capsys, "deployment", "stop", "--force", *c)
-    assert status == 0 and "warning: 2 undecided alerts archived" in out
+    assert status == 0 and "warning: undecided alerts archived (2)" in out
     db = open_db(tmp_path / "state" / "lfr.sqlite3")
     pending = db.execute("SELECT id FROM alerts WHERE state = 'pending'").fetchone()[0]
     with pytest.raises(PolicyError, match="closed"):

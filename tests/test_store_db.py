@@ -36,6 +36,7 @@ def test_outbox_schema_is_the_agreed_one(tmp_path: Path) -> None:
         ("created", "REAL", 1, None, 0),
         ("attempts", "INTEGER", 1, "0", 0),
         ("last_sent", "REAL", 0, None, 0),
+        ("context_jpeg", "BLOB", 0, None, 0),
     ]
 
 
@@ -174,5 +175,32 @@ def test_checkpointer_moves_the_wal_into_the_file_off_the_writers_connection(tmp
         assert path.stat().st_size > 40 * 64 * 1024
     finally:
         keeper.close()
+        keeper.close()
+    db.close()
+
+
+def test_checkpointer_thread_checkpoints_on_its_own(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Regression: the Checkpointer opened its connection on the caller's thread and used it on its own, so
+    every background turn failed with "SQLite objects created in a thread can only be used in that same
+    thread" and the WAL grew until close()."""
+    import time
+
+    from firmware.store.db import Checkpointer, transaction
+
+    path = tmp_path / "lfr.sqlite3"
+    db = open_db(path, autocheckpoint=False)
+    db.execute("CREATE TABLE blobs (b BLOB)")
+    for _ in range(20):
+        with transaction(db):
+            db.execute("INSERT INTO blobs VALUES (?)", [bytes(64 * 1024)])
+    size_before = path.stat().st_size
+    keeper = Checkpointer(path, interval_s=0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while path.stat().st_size <= 20 * 64 * 1024 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert path.stat().st_size > size_before + 20 * 64 * 1024 - 4096
+        assert "checkpoint failed" not in caplog.text
+    finally:
         keeper.close()
     db.close()

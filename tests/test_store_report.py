@@ -53,7 +53,7 @@ def db(tmp_path: Path) -> sqlite_utils.Database:
     for i, (score, decision) in enumerate(zip(SCORES, DECISIONS, strict=True)):
         clock.advance(60)
         a = NewAlert(deployment_id=dep.id, t_wall=clock.time(), t_mono=clock.monotonic(), camera="cam0",
-                     track_id=i, subject_id="S-0", name="Alerted Subject", score=score, category="wanted",
+                     track_id=i, subject_id="S-0", subject_name="Alerted Subject", score=score, category="wanted",
                      reason="warrant", probe_jpeg=PROBE, reference_jpeg=b"\xff\xd8\xffREF")
         alerts.record_alert(db, a, actor="p")
         if decision:

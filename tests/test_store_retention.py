@@ -21,7 +21,7 @@ REFERENCE = b"\xff\xd8\xff\xe0reference-photo-of-the-subject\xff\xd9"
 
 def _alert(dep: int, clock: FakeClock, track: int) -> NewAlert:
     return NewAlert(deployment_id=dep, t_wall=clock.time(), t_mono=clock.monotonic(), camera="cam0",
-                    track_id=track, subject_id=f"S-{track}", name="Alerted Person", score=0.75,
+                    track_id=track, subject_id=f"S-{track}", subject_name="Alerted Person", score=0.75,
                     category="wanted", reason="warrant", probe_jpeg=PROBE + bytes([track]),
                     reference_jpeg=REFERENCE + bytes([track]))
 

@@ -171,6 +171,6 @@ def test_after_deployment_stop_its_alerts_cannot_be_decided_and_its_names_leave_
         path = rig.console.store.path
         raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
         for a in raised:
-            assert a.name.encode() not in raw and a.reference_jpeg not in raw
+            assert a.subject_name.encode() not in raw and a.reference_jpeg not in raw
         state = rig.appliance.db.execute("SELECT state, reference_jpeg FROM alerts").fetchall()
         assert state == [("pending", None), ("pending", None)]  # the van refuses too, and dropped the photos

@@ -1,5 +1,9 @@
 """Accelerator plugins: each loads a model file onto its device; the registry is an explicit dict.
 
+`ACCELERATORS` maps the name `models.accelerator` takes to a factory given the bus (`models.edgetpu_device`);
+`load_model` looks the name up there, and "auto" tries `AUTO_ORDER` in turn. A new back-end is one class with
+`name` and `load(path, threads)`, and one entry in the dict (no discovery by import side effect).
+
 The Edge TPU runs `*_edgetpu.tflite` files (compiled with edgetpu_compiler) through the
 `libedgetpu.so.1` delegate; when the delegate or the compiled file is missing, or it fails, the CPU path
 (XNNPACK) runs the plain int8 or float file and the health state says so.
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,16 +73,26 @@ class EdgeTpuAccelerator:
         return Model(compiled, threads=threads, delegate=self.delegate(), backend=self.name)
 
 
-ACCELERATORS: dict[str, type] = {"cpu": CpuAccelerator, "edgetpu": EdgeTpuAccelerator}
+ACCELERATORS: dict[str, Callable[[str], Accelerator]] = {
+    "edgetpu": lambda device: EdgeTpuAccelerator(device=device),
+    "cpu": lambda device: CpuAccelerator(),
+}
+"""Back-end name -> factory given the Edge TPU bus ("usb" or "pci"; ignored by the others)."""
+AUTO_ORDER = ("edgetpu", "cpu")
+"""What "auto" tries, in order: the first that loads runs the model; each failure is logged."""
 
 
 def load_model(path: Path, *, accelerator: str, device: str = "usb", threads: int = 2) -> Model:
-    """Load `path` on the named accelerator; "auto" tries the Edge TPU and falls back to the CPU, logged."""
-    if accelerator in ("auto", "edgetpu"):
+    """Load `path` on the named accelerator; "auto" tries AUTO_ORDER in turn, logging each fallback."""
+    names = AUTO_ORDER if accelerator == "auto" else (accelerator,)
+    unknown = [n for n in names if n not in ACCELERATORS]
+    if unknown:
+        raise AcceleratorError(f"unknown accelerator {unknown[0]!r}; known: auto, {', '.join(ACCELERATORS)}")
+    for i, name in enumerate(names):
         try:
-            return EdgeTpuAccelerator(device=device).load(path, threads)
+            return ACCELERATORS[name](device).load(path, threads)
         except AcceleratorError as exc:
-            if accelerator == "edgetpu":
+            if i == len(names) - 1:
                 raise
-            log.warning("%s; running %s on the CPU", exc, path.name)
-    return CpuAccelerator().load(path, threads)
+            log.warning("%s; running %s on the %s instead", exc, path.name, names[i + 1])
+    raise AcceleratorError(f"no accelerator loaded {path.name}")  # unreachable: the loop returns or raises

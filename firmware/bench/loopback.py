@@ -20,7 +20,7 @@ from firmware.store import deployments, outbox
 from firmware.store.alerts import NewAlert, record_alert, record_decision
 from firmware.store.db import Checkpointer, open_db
 from firmware.store.handheld import record_handheld_event
-from firmware.viewer.sample_images import gradient_jpeg
+from firmware.viewer.sample_images import gradient_jpeg, pixelated_scene_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,10 @@ class LoopbackAppliance:
         probe = gradient_jpeg(f"TEST PROBE\n{camera} #{n}", 0.02 + 0.07 * (n % 5))
         reference = gradient_jpeg(f"TEST REFERENCE\n{subject_id}", 0.55)
         alert = NewAlert(deployment_id=self.deployment.id, t_wall=time.time(), t_mono=time.monotonic(),
-                         camera=camera, track_id=n, subject_id=subject_id, name=name or f"Test Subject {n}",
+                         camera=camera, track_id=n, subject_id=subject_id, subject_name=name or f"Test Subject {n}",
                          score=score, category=category, reason=reason,
-                         probe_jpeg=probe, reference_jpeg=reference)
+                         probe_jpeg=probe, reference_jpeg=reference,
+                         context_jpeg=pixelated_scene_jpeg(f"TEST SCENE\n{camera} #{n}"))
         record_alert(self.db, alert, actor=f"pipeline:{camera}")
         self.last_record_s = time.time() - alert.t_wall
         self.link.notify()

@@ -23,11 +23,6 @@ import psutil
 MIB = 1024 * 1024
 
 
-def current_rss_bytes() -> int:
-    """RSS of this process now, in bytes."""
-    return int(psutil.Process().memory_info().rss)
-
-
 def peak_rss_bytes() -> int:
     """Highest RSS this process has reached since it started, in bytes."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -11,7 +11,7 @@ from firmware.cli.common import add_config_argument, add_json_argument, app_conf
 from firmware.config import REPO_MODELS_DIR
 from firmware.errors import DataError
 from firmware.progress import ProgressBar
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 
 
 def default_images() -> Path:
@@ -35,7 +35,7 @@ def register(bsub: argparse._SubParsersAction) -> None:
 def _enrol(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise DataError(f"--count must be at least 1, got {args.count}")
-    cfg = app_config(args)
+    cfg = app_config(args, state=False)
     paths = sample_images(args.images or default_images(), args.count)
     enroller = RecognizerEnroller.from_config(cfg)
     with ProgressBar("enrolling") as bar:

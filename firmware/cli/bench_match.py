@@ -20,11 +20,23 @@ def register(bsub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=_match)
 
 
-def _match(args: argparse.Namespace) -> int:
+SUFFIXES = {"k": 1_000, "m": 1_000_000}
+
+
+def parse_size(text: str) -> int:
+    """A watchlist size as the help writes it: 1000, 1k, 10k, 1M (k = 1000, M = 1000000)."""
+    word = text.strip().lower()
+    scale = SUFFIXES.get(word[-1:], 1)
+    number = word[:-1] if word[-1:] in SUFFIXES else word
     try:
-        sizes = [int(x) for x in args.sizes.split(",") if x]
-    except ValueError as exc:
-        raise DataError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from exc
+        return int(float(number) * scale) if scale > 1 else int(number)
+    except ValueError:
+        raise DataError(f"--sizes takes comma-separated sizes such as 1000,10k,1M; {text.strip()!r} is not one") \
+            from None
+
+
+def _match(args: argparse.Namespace) -> int:
+    sizes = [parse_size(x) for x in args.sizes.split(",") if x.strip()]
     if not sizes or min(sizes) < 1 or args.probes < 1:
         raise DataError("--sizes needs positive watchlist sizes and --probes at least 1")
     r = match.run_match(sizes, n_probes=args.probes)

@@ -107,7 +107,7 @@ def _pipeline(args: argparse.Namespace) -> int:
     from firmware.bench.pipeline import DEFAULT_VIDEOS, bench_scene, bench_video
     from firmware.embed.recognizer import Recognizer
 
-    cfg = app_config(args)
+    cfg = app_config(args, state=False)
     data = _data_dir(args)
     calibration = calibration_for(cfg)
     whats = args.what or ["matrix"]

@@ -48,7 +48,7 @@ def _stages(args: argparse.Namespace) -> int:
     for name in ("images", "frames", "faces", "watchlist"):
         if getattr(args, name) < 1:
             raise DataError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    cfg = app_config(args)
+    cfg = app_config(args, state=False)
     data = args.data or default_data()
     images = lfw_sample(data / "lfw" / "images", args.images)
     faces = lfw_sample(data / "lfw" / "images", args.faces * 7)[3::7][:args.faces]

@@ -51,7 +51,7 @@ def probe(cfg: CameraConfig, seconds: float) -> dict[str, Any]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    cameras = app_config(args).cameras
+    cameras = app_config(args, state=False).cameras
     if args.camera:
         cameras = tuple(c for c in cameras if c.name == args.camera)
         if not cameras:

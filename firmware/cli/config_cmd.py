@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import tomllib
+from pathlib import Path
 
-from firmware.config import SHIPPED_MODELS_DIR, describe, load_config
+from firmware.config import SHIPPED_MODELS_DIR, config_errors, describe, load_config
+from firmware.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +23,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    load_config(args.file)
-    print(f"{args.file}: configuration is valid")
+    """Every error of the file at once (each with its key's path, a typo with the key it resembles)."""
+    path = Path(args.file)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    errors = config_errors(data)
+    if errors:
+        print(f"{path}: {len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)
+        for error in errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    load_config(path)
+    print(f"{path}: configuration is valid")
     return 0
 
 

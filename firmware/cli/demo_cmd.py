@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import signal
 import subprocess
 import sys
@@ -61,6 +62,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"\nLFR demo running (set up in {time.monotonic() - started:.0f} s).\n"
               f"  viewer:  {url}   (open it in a browser; decide alerts with S, N or F)\n"
               f"  logs:    {logs}/appliance.log, viewer.log\n"
+              f"  other lfr commands on this demo's state (e.g. lfr deployment list, lfr report 1):\n"
+              f"    export LFR_CONFIG={shlex.quote(str(setup.appliance_config))}\n"
               f"  Ctrl-C stops everything.\n", flush=True)
         deadline = None if args.seconds is None else time.monotonic() + args.seconds
         while not stop.wait(0.5):
@@ -74,7 +77,8 @@ def _demo(args: argparse.Namespace) -> int:
         codes = _stop(children)
         for s, handler in previous.items():
             signal.signal(s, handler)
-    result = {"url": f"http://127.0.0.1:{args.port}/", "state_dir": str(setup.state_dir), "exit": codes}
+    result = {"url": f"http://127.0.0.1:{args.port}/", "state_dir": str(setup.state_dir), "exit": codes,
+              "lfr_config": str(setup.appliance_config)}
     emit(args, result, "demo stopped: " + ", ".join(f"{n} exit {c}" for n, c in codes.items()))
     return 0 if all(c == 0 for c in codes.values()) else 1
 

@@ -65,7 +65,7 @@ def _stop(args: argparse.Namespace) -> int:
     dep = result.deployment
     text = f"deployment {dep.id} stopped; {result.entries_wiped} watchlist entries wiped"
     if result.undecided:
-        text += f"; warning: {result.undecided} undecided alerts archived (they can no longer be decided)"
+        text += f"; warning: undecided alerts archived ({result.undecided}); they can no longer be decided"
     emit(args, {"deployment": dep.to_dict(), "entries_wiped": result.entries_wiped,
                 "wal_truncated": result.wal_truncated, "undecided_archived": result.undecided}, text)
     return 0

@@ -72,7 +72,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _recognizer(args: argparse.Namespace) -> tuple[Recognizer, Any]:
-    cfg = app_config(args)
+    cfg = app_config(args, state=False)
     if not args.images.is_dir():
         raise DataError(f"image folder {args.images} does not exist")
     return Recognizer.from_config(cfg, precision=args.precision), cfg

@@ -25,6 +25,8 @@ DEMO_STATES: dict[Pattern, ApplianceState] = {
                                     stopped=True),
     Pattern.IMPORT_ACCEPTED: ApplianceState(starting=False, deployment_open=True, watchlist_loaded=True,
                                             link_up=True, scanning=True, import_accepted=True),
+    Pattern.IMPORT_FLAGGED: ApplianceState(starting=False, deployment_open=True, watchlist_loaded=True,
+                                           link_up=True, scanning=True, import_flagged=True),
     Pattern.IMPORT_REFUSED: ApplianceState(starting=False, import_refused=True),
     Pattern.FAULT: ApplianceState(starting=False, fault=True),
 }
@@ -46,14 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _health(args: argparse.Namespace) -> int:
-    config = app_config(args)
+    config = app_config(args, state=False)
     health = read_health(config.paths.state_dir)
     emit(args, health.as_dict(), health.summary())
     return 0
 
 
 def _lights_test(args: argparse.Namespace) -> int:
-    config = app_config(args)
+    config = app_config(args, state=False)
     pressed = threading.Event()
     lights = open_indicators(config.gpio, when_stop=pressed.set, when_resume=pressed.set)
     if isinstance(lights, NullIndicators):

@@ -45,6 +45,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lfr", description="LFR van appliance")
     parser.add_argument("--version", action="version", version=f"lfr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="TOML configuration for any command (also accepted after the command)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, commands in COMMANDS:
         if command is None or command in commands:
@@ -55,8 +57,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def command_named(argv: Sequence[str]) -> str | None:
     """The top-level command `argv` asks for, if it is one of ours (None for `--help`, typos, nothing)."""
     known = {c for _, commands in COMMANDS for c in commands}
-    first = next((a for a in argv if not a.startswith("-")), None)
-    return first if first in known else None
+    words = iter(argv)
+    for word in words:
+        if word == "--config":
+            next(words, None)  # its value is a file name, not the command
+        elif not word.startswith("-"):
+            return word if word in known else None
+    return None
 
 
 def configure_logging(verbose: bool) -> None:

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    cfg = app_config(args)
+    cfg = app_config(args, state=False)
     models_dir = Path(cfg.models.dir)
     checks = verify_models(models_dir)
     try:

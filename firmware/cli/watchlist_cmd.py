@@ -61,7 +61,7 @@ def _summary_text(summary: dict[str, object]) -> str:
 
 
 def _build(args: argparse.Namespace) -> int:
-    cfg = app_config(args).watchlist
+    cfg = app_config(args, state=False).watchlist
     result = build_bundle(
         images_dir=Path(args.images), entries_csv=Path(args.entries), deployment_ref=args.deployment,
         valid_from=parse_instant(args.valid_from, "--valid-from"),
@@ -78,7 +78,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     try:
-        cfg = app_config(args).watchlist
+        cfg = app_config(args, state=False).watchlist
         trusted = load_trusted_keys(args.trusted_keys or cfg.trusted_keys_dir)
         bundle = verify_bundle(Path(args.path), trusted, SystemClock(), BundleLimits.from_config(cfg),
                                allowed_categories(cfg.extra_categories))

@@ -24,7 +24,7 @@ from firmware.progress import ProgressBar
 from firmware.store import deployments, watchlists
 from firmware.store.db import open_config_db, truncate_wal
 from firmware.watchlist.active import active_version
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import LazyEnroller
 from firmware.watchlist.install import InstallOutcome, install_bundle
 from firmware.watchlist.limits import BundleLimits
 from firmware.watchlist.manifest import allowed_categories, format_instant
@@ -53,12 +53,12 @@ def _import(args: argparse.Namespace) -> int:
     try:
         cfg = app_config(args)
         db = open_config_db(cfg)
-        enroller = RecognizerEnroller.from_config(cfg)
+        enroller = LazyEnroller(cfg)
         with ProgressBar("enrolling") as bar:
             outcome = install_bundle(
                 db, Path(args.path), trusted_keys=load_trusted_keys(args.trusted_keys or
                                                                     cfg.watchlist.trusted_keys_dir),
-                clock=SystemClock(), enroller=enroller, models=enroller.recognizer.model_files(),
+                clock=SystemClock(), enroller=enroller, models=enroller.model_files,
                 calibration=load_calibration(Path(cfg.models.dir)), threshold=cfg.match.threshold,
                 actor=cli_actor(), limits=BundleLimits.from_config(cfg.watchlist),
                 categories=allowed_categories(cfg.watchlist.extra_categories),
@@ -89,7 +89,8 @@ def _import(args: argparse.Namespace) -> int:
 
 def _import_json(o: InstallOutcome) -> dict[str, Any]:
     entries = [{"id": r.entry.id, "accepted": r.is_accepted,
-                "reason": r.rejection.value if r.rejection else None, "detail": r.detail}
+                "reason": r.rejection.value if r.rejection else None, "detail": r.detail,
+                "photos_fused": r.photos_fused, "photos": [v.to_dict() for v in r.photos]}
                for r in o.result.entries]
     return {"imported": True, "watchlist": _record_json(o.record), "entries": entries,
             "operating_point": o.record.report.get("operating_point")}
@@ -98,7 +99,7 @@ def _import_json(o: InstallOutcome) -> dict[str, Any]:
 def _record_json(rec: watchlists.WatchlistRecord) -> dict[str, Any]:
     return {**rec.to_dict(), "valid_from_iso": format_instant(rec.valid_from),
             "valid_until_iso": format_instant(rec.valid_until),
-            "duplicates": rec.report.get("duplicates", [])}
+            "duplicates": rec.report.get("duplicates", []), "rejected_entries": rec.report.get("rejected", [])}
 
 
 def _record_text(rec: watchlists.WatchlistRecord) -> list[str]:
@@ -107,6 +108,10 @@ def _record_text(rec: watchlists.WatchlistRecord) -> list[str]:
              f"entries: {rec.accepted} accepted, {rec.rejected} rejected",
              f"signer fingerprint: {rec.signer_fingerprint} ({short_fingerprint(rec.signer_fingerprint)})",
              f"bundle sha256: {rec.bundle_sha256}"]
+    rejected = rec.report.get("rejected", [])
+    if rejected:
+        lines.append("rejected entries (id, reason):" + "".join(
+            f"\n  {r['id']:<20} {r['reason']}" + (f" ({r['detail']})" if r.get("detail") else "") for r in rejected))
     dups = rec.report.get("duplicates", [])
     lines.append(f"duplicate subjects: {len(dups)}" + "".join(
         f"\n  {d['id_a']} ~ {d['id_b']}  score {d['score']:.3f}" for d in dups))
@@ -118,7 +123,11 @@ def _import_text(o: InstallOutcome) -> str:
     lines = [f"watchlist {rec.id} active for deployment {rec.deployment_id}", *_record_text(rec)]
     for r in o.result.entries:
         state = "accepted" if r.is_accepted else f"REJECTED: {r.rejection.value if r.rejection else ''}"
-        lines.append(f"  {r.entry.id:<20} {state}{f' ({r.detail})' if r.detail else ''}")
+        fused = f", {r.photos_fused} of {len(r.photos)} photos fused" if len(r.photos) > 1 and r.is_accepted else ""
+        lines.append(f"  {r.entry.id:<20} {state}{fused}{f' ({r.detail})' if r.detail else ''}")
+        if len(r.photos) > 1:
+            lines += [f"    {v.image}: {'accepted' if v.is_accepted else 'rejected: ' + (v.rejection or '')}"
+                      f"{f' ({v.detail})' if v.detail and not v.is_accepted else ''}" for v in r.photos]
     return "\n".join(lines)
 
 

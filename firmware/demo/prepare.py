@@ -29,7 +29,7 @@ from firmware.match.score import load_calibration
 from firmware.store import deployments
 from firmware.store.db import open_config_db
 from firmware.watchlist.bundle import build_bundle
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 from firmware.watchlist.install import install_bundle
 from firmware.watchlist.limits import BundleLimits
 from firmware.watchlist.manifest import allowed_categories

@@ -30,7 +30,7 @@ from firmware.store import deployments
 from firmware.store.db import open_db
 from firmware.watchlist.active import load_active
 from firmware.watchlist.bundle import build_bundle
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 from firmware.watchlist.images import decode_bgr
 from firmware.watchlist.install import install_bundle
 from firmware.watchlist.signing import init_signing_keys, load_private_key, load_trusted_keys

@@ -107,6 +107,11 @@ class ApplianceLink:
             self._pub.bind(sockets.endpoint(config.bind_address, config.preview_port))
         except zmq.ZMQError as exc:
             self._teardown()
+            if exc.errno == zmq.EADDRINUSE:
+                raise LinkError(f"cannot listen on {config.bind_address} ports {config.alerts_port}/"
+                                f"{config.preview_port}: another appliance is running (stop it first: `systemctl "
+                                "stop lfr-appliance`, or Ctrl-C the other `lfr run` or `lfr demo`; or give [link] "
+                                "other ports)") from exc
             raise LinkError(f"cannot listen on {config.bind_address} ports {config.alerts_port}/"
                             f"{config.preview_port}: {exc}") from exc
         self.alerts_port = sockets.bound_port(self._router)

@@ -43,8 +43,11 @@ def _f(*, max_len: int = 200, **limits: Any) -> Any:
     return records.spec(max_len=max_len, **limits)
 
 
-def _jpeg() -> Any:
-    """A binary field carried in its own frame: a JPEG image, or empty when the image was not kept."""
+def _jpeg(*, since: int = 1) -> Any:
+    """A binary field carried in its own frame: a JPEG image, or empty when the image was not kept. One added
+    in a later version (`since`) has no frame in older messages and is empty when read from them."""
+    if since > 1:
+        return field(default=b"", metadata={"frame": True, "since": since})
     return field(metadata={"frame": True})
 
 
@@ -90,7 +93,8 @@ class Alert(Message):
     """
 
     TYPE: ClassVar[str] = "alert"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    MIN_VERSION: ClassVar[int] = 1
     alert_id: str = _f(is_uuid=True)
     seq: int = _f(min=1)
     t_wall: float = _f(min=0)
@@ -104,6 +108,8 @@ class Alert(Message):
     probe_jpeg: bytes = _jpeg()
     reference_jpeg: bytes = _jpeg()
     prev_seq: int | None = _f(min=1, default=None)
+    context_jpeg: bytes = _jpeg(since=2)
+    """The whole frame at preview size, the subject outlined and every other face pixelated on the van."""
 
     def with_prev(self, prev_seq: int | None) -> Alert:
         """This alert as sent now: carrying the seq of the next lower alert still unacknowledged."""
@@ -297,7 +303,7 @@ def decode(frames: Sequence[bytes]) -> Message:
         known = str(cls.VERSION) if oldest == cls.VERSION else f"{oldest}..{cls.VERSION}"
         raise MessageError("unknown_version", f"{kind} version {str(version)[:20]!r} is not {known}")
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    binary = [f for f in fields if f.metadata.get("frame")]
+    binary = [f for f in fields if f.metadata.get("frame") and f.metadata.get("since", 1) <= version]
     if len(frames) != 1 + len(binary):
         raise MessageError("frame_count", f"{kind} needs {1 + len(binary)} frames, got {len(frames)}")
     kwargs: dict[str, Any] = {}

@@ -19,7 +19,7 @@ from firmware.detect.detection import Detection
 from firmware.embed.recognizer import Recognizer
 from firmware.hardware.clock import Clock, SystemClock
 from firmware.pipeline.channel import HubSender
-from firmware.pipeline.imaging import Box, preview_jpeg, probe_crop_jpeg
+from firmware.pipeline.imaging import Box, context_jpeg, preview_jpeg, probe_crop_jpeg
 from firmware.pipeline.messages import AlertCandidate, PreviewFrame, StatsDelta
 from firmware.pipeline.timing import StageTimings
 from firmware.pipeline.watchlist_watch import ActiveWatchlist
@@ -75,6 +75,7 @@ class CameraPipeline:
         self._faces_seen_reported = 0
         self._watchlist: ActiveWatchlist | None = None
         self._next_preview = float("-inf")
+        self._frame_faces: list[Box] = []
 
     @property
     def watchlist(self) -> ActiveWatchlist | None:
@@ -118,6 +119,10 @@ class CameraPipeline:
                 step = self.tracker.update(detections)
             for track in step.ended:
                 self.decider.end_track(track.id)
+            # every face box of this frame, for an alert's context frame (all but its subject pixelated)
+            self._frame_faces = [d.box for _, d in step.matched] + [d.box for d in doubtful] + [
+                t.predicted_box() for t in self.tracker.tracks
+                if t.state is TrackState.LOST and t.detection is not None]
             alerts = [a for track, det in step.confirmed
                       if (a := self._look(frame, track, det, active)) is not None]
             seen = self.tracker.stats.faces_seen
@@ -178,7 +183,10 @@ class CameraPipeline:
             camera=self.camera, track_id=track.id, subject_id=verdict.subject_id, score=verdict.score,
             shots=verdict.shots, t_wall=frame.t_wall, t_mono=frame.t_mono, frame_index=frame.index,
             watchlist_version=active.version,
-            probe_jpeg=probe_crop_jpeg(frame.image, det.box, self.cfg.pipeline.probe_margin))
+            probe_jpeg=probe_crop_jpeg(frame.image, det.box, self.cfg.pipeline.probe_margin),
+            context_jpeg=context_jpeg(frame.image, det.box, [b for b in self._frame_faces if b != det.box],
+                                      width=self.cfg.pipeline.preview_width,
+                                      blocks=self.cfg.pipeline.pixel_blocks))
         self.sender.send(candidate)
         self.alerts_sent += 1
         log.info("camera %s: track %d matched a watchlist subject; alert candidate sent to the hub",

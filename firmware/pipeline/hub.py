@@ -19,8 +19,9 @@ import sqlite_utils
 
 from firmware.config import PipelineConfig
 from firmware.decide.decider import SubjectCooldown
-from firmware.errors import LfrError, PolicyError
+from firmware.errors import LfrError
 from firmware.hardware.clock import Clock, SystemClock
+from firmware.link.messages import Alert
 from firmware.match.score import ScoreCalibration
 from firmware.pipeline.messages import AlertCandidate, CameraMessage, PreviewFrame, StatsDelta
 from firmware.pipeline.timing import StageTimings
@@ -32,33 +33,11 @@ from firmware.store.stats import StatsCounters
 
 log = logging.getLogger(__name__)
 
-RECORDED_ALERT_SCHEMA = 1
-
-
-@dataclass(frozen=True)
-class RecordedAlert:
-    """An alert as stored (its outbox message written): everything the operator is shown, with its `seq`."""
-
-    alert_id: str
-    seq: int
-    deployment_id: int
-    camera: str
-    track_id: int
-    subject_id: str
-    name: str
-    category: str
-    reason: str
-    score: float
-    t_wall: float
-    probe_jpeg: bytes = field(repr=False)
-    reference_jpeg: bytes = field(repr=False)
-    schema: int = RECORDED_ALERT_SCHEMA
-
-
 class AlertSink(Protocol):
-    """Told of every alert after it is persisted; must return quickly (e.g. wake the link's thread)."""
+    """Told of every alert after it is persisted (the stored and sent `Alert`, with its seq); must return
+    quickly (e.g. wake the link's thread)."""
 
-    def alert_recorded(self, alert: RecordedAlert) -> None: ...
+    def alert_recorded(self, alert: Alert) -> None: ...
 
 
 class PreviewSink(Protocol):
@@ -70,7 +49,7 @@ class PreviewSink(Protocol):
 class NullSink:
     """Discards alerts and previews (no laptop link configured): alerts stay in the outbox."""
 
-    def alert_recorded(self, alert: RecordedAlert) -> None:
+    def alert_recorded(self, alert: Alert) -> None:
         """Nothing: the outbox keeps the alert for the link."""
 
     def preview(self, frame: PreviewFrame) -> None:
@@ -117,14 +96,6 @@ class Hub:
         self.watcher.current(force=True)
         return self._deployment
 
-    @property
-    def is_ready(self) -> bool:
-        try:
-            self.require_ready()
-        except PolicyError:
-            return False
-        return True
-
     def handle(self, msg: CameraMessage) -> None:
         """Act on one camera message (record an alert, count stats, forward a preview)."""
         if isinstance(msg, AlertCandidate):
@@ -155,21 +126,20 @@ class Hub:
             return
         subject = active.subjects[c.subject_id]
         new = NewAlert(deployment_id=dep.id, t_wall=c.t_wall, t_mono=c.t_mono, camera=c.camera,
-                       track_id=c.track_id, subject_id=c.subject_id, name=subject.name, score=c.score,
+                       track_id=c.track_id, subject_id=c.subject_id, subject_name=subject.name, score=c.score,
                        category=subject.category, reason=subject.reason, probe_jpeg=c.probe_jpeg,
-                       reference_jpeg=subject.reference_jpeg)
+                       reference_jpeg=subject.reference_jpeg, context_jpeg=c.context_jpeg)
         try:
-            seq = record_alert(self.db, new, actor=f"{self.actor}:{c.camera}", keep_probe=self.keep_probe())
+            alert = record_alert(self.db, new, actor=f"{self.actor}:{c.camera}", keep_probe=self.keep_probe())
         except LfrError as exc:
             self.totals.alerts_refused += 1
             log.error("alert from camera %s not recorded: %s", c.camera, exc)
             return
         self.cooldown.mark(c.subject_id, c.t_mono)
         self.totals.alerts_recorded += 1
-        log.info("alert %s (seq %d) recorded: camera %s, score %.3f", new.id, seq, c.camera, c.score)
-        self.alert_sink.alert_recorded(RecordedAlert(
-            new.id, seq, dep.id, c.camera, c.track_id, c.subject_id, subject.name, subject.category,
-            subject.reason, c.score, c.t_wall, c.probe_jpeg, subject.reference_jpeg))
+        log.info("alert %s (seq %d) recorded: camera %s, score %.3f", alert.alert_id, alert.seq, c.camera,
+                 c.score)
+        self.alert_sink.alert_recorded(alert)
 
     def tick(self) -> None:
         """Periodic work: notice a new watchlist, flush counters when `stats_flush_s` has passed."""

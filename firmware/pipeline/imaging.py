@@ -1,4 +1,4 @@
-"""Images that leave the camera process: the alert's probe crop and the pixelated live preview.
+"""Images that leave the camera process: the alert's probe crop, its context frame and the live preview.
 
 The preview is made from a downscaled copy of the frame in which every face box of the frame is pixelated,
 except the faces of tracks that matched a watchlist subject; only that JPEG leaves the process. Boxes and
@@ -54,6 +54,13 @@ def pixelate(image: np.ndarray, box: tuple[int, int, int, int], blocks: int) -> 
                        interpolation=cv2.INTER_AREA)
     image[y1:y2, x1:x2] = cv2.resize(small, (region.shape[1], region.shape[0]),
                                      interpolation=cv2.INTER_NEAREST)
+
+
+def context_jpeg(image: np.ndarray, subject: Box, others: Sequence[Box], *, width: int,
+                 blocks: int) -> bytes:
+    """The alert's context: the whole frame at preview size with the subject outlined and every other face
+    pixelated (matched or not), made here like the preview, so no other face leaves the camera process."""
+    return preview_jpeg(image, others, [subject], width=width, blocks=blocks)[0]
 
 
 def preview_jpeg(image: np.ndarray, hidden: Sequence[Box], shown: Sequence[Box], *, width: int,

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from firmware.link.messages import Preview
-from firmware.pipeline.hub import RecordedAlert
+from firmware.link.messages import Alert, Preview
 from firmware.pipeline.messages import PreviewFrame
 
 
@@ -27,7 +26,7 @@ class LinkSinks:
     def __init__(self, link: LinkEnd) -> None:
         self.link = link
 
-    def alert_recorded(self, alert: RecordedAlert) -> None:
+    def alert_recorded(self, alert: Alert) -> None:
         self.link.notify()
 
     def preview(self, frame: PreviewFrame) -> None:

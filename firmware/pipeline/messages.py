@@ -30,11 +30,12 @@ class AlertCandidate:
 
     `score` is the calibrated 0..1 score of the fused probe, `shots` the faces fused; times are Unix wall
     seconds and monotonic seconds (same host, so the hub compares them for its cooldown); `probe_jpeg` is the
-    face cut from the full-resolution frame with a margin.
+    face cut from the full-resolution frame with a margin; `context_jpeg` the whole frame at preview size with
+    the subject outlined and every other face pixelated (version 2).
     """
 
     TYPE: ClassVar[str] = "alert_candidate"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     camera: str
     track_id: int
     subject_id: str
@@ -45,6 +46,7 @@ class AlertCandidate:
     frame_index: int
     watchlist_version: str
     probe_jpeg: bytes = field(repr=False)
+    context_jpeg: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from firmware.errors import LfrError
 from firmware.hardware.clock import Clock, SystemClock
 from firmware.hardware.indicators import ApplianceState, Indicators
 from firmware.link.appliance_link import ApplianceLink
-from firmware.link.messages import Health, Preview
+from firmware.link.messages import Alert, Health, Preview
 from firmware.pipeline.health_report import HealthReporter
-from firmware.pipeline.hub import Hub, RecordedAlert
+from firmware.pipeline.hub import Hub
 from firmware.pipeline.link_sinks import LinkSinks
 from firmware.pipeline.messages import CameraMessage, PreviewFrame
 from firmware.pipeline.recorders import LinkRecorders
@@ -87,7 +87,7 @@ class HubServices:
 
     # -- sinks and observation (hub thread) --------------------------------------------------------------
 
-    def alert_recorded(self, alert: RecordedAlert) -> None:
+    def alert_recorded(self, alert: Alert) -> None:
         """Wake the link (it sends from the outbox) and blink the lights and buzzer."""
         if self._link_sinks is not None:
             self._link_sinks.alert_recorded(alert)

@@ -6,8 +6,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-STAGES: tuple[str, ...] = ("detect", "track", "align", "embed", "match", "decide", "preview", "frame")
-
 
 class StageTimings:
     """Accumulates stage durations; `take()` returns and resets them (for a StatsDelta), `merge` adds some."""

@@ -1,7 +1,11 @@
 """Alerts: persist, then send. One transaction writes the alert, its outbox message, its audit row and stats.
 
-The outbox holds each alert's wire message (a versioned JSON header plus the two JPEGs) until the laptop
-acknowledges it; the link resends in `seq` order. Operator decisions come back through `record_decision`.
+One alert type on each side of the hub: the camera's `AlertCandidate` (pipeline/messages.py) comes in; the
+hub asks for it to be recorded with what the watchlist adds (a `NewAlert`: the request, not a third alert),
+and `record_alert` returns the stored and sent alert, the link's `Alert`, numbered with its `seq`. The
+subject is `subject_id` and `subject_name` everywhere. The outbox holds each alert's wire message (a
+versioned JSON header plus the two JPEGs) until the laptop acknowledges it; the link resends in `seq` order.
+Operator decisions come back through `record_decision`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from firmware.link.messages import Alert
 from firmware.store import audit, outbox
 from firmware.store.db import transaction
 
-ALERT_SCHEMA = 1
 # The operator's outcomes, the same words as the link's `Decision.outcome`; each counts in one stats column.
 DECISION_COLUMN = {"confirmed_stopped": "confirmed", "confirmed_not_stopped": "not_stopped",
                    "false_alert": "false_alerts"}
@@ -26,9 +29,10 @@ DECISIONS: tuple[str, ...] = tuple(DECISION_COLUMN)
 
 @dataclass(frozen=True)
 class NewAlert:
-    """An alert as the decide stage raises it. Times: `t_wall` Unix seconds, `t_mono` monotonic seconds;
+    """What the hub asks `record_alert` to record. Times: `t_wall` Unix seconds, `t_mono` monotonic seconds;
     `score` the calibrated 0..1 match score; JPEGs are the full-resolution probe crop and the subject's
-    reference image; `name` goes to the operator in the message header only, not into the alerts table."""
+    reference image; `subject_name` goes to the operator in the message header only, not into the alerts
+    table."""
 
     deployment_id: int
     t_wall: float
@@ -36,17 +40,20 @@ class NewAlert:
     camera: str
     track_id: int
     subject_id: str
-    name: str
+    subject_name: str
     score: float
     category: str
     reason: str
     probe_jpeg: bytes | None
     reference_jpeg: bytes | None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    context_jpeg: bytes | None = None
+    """The whole frame at preview size, the subject outlined and every other face pixelated (camera-made)."""
 
 
-def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str, keep_probe: bool = True) -> int:
-    """Write the alert, its outbox message, its audit row and the stats in ONE transaction; return its seq.
+def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str, keep_probe: bool = True) -> Alert:
+    """Write the alert, its outbox message, its audit row and the stats in ONE transaction; return the alert
+    as stored and sent (with its `seq`).
 
     Refuses (PolicyError) unless `alert.deployment_id` is the open deployment. Nothing is written if any
     step fails. `keep_probe=False` (disk nearly full) leaves the alerts row without the probe crop while the
@@ -61,17 +68,17 @@ def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str, keep
         seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts").fetchone()[0])
         db.execute(
             "INSERT INTO alerts (id, seq, deployment_id, t_wall, t_mono, camera, track_id, subject_id, "
-            "score, probe_jpeg, reference_jpeg, category, reason, state) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'pending')",
+            "score, probe_jpeg, reference_jpeg, category, reason, state, context_jpeg) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,'pending',?)",
             [alert.id, seq, alert.deployment_id, alert.t_wall, alert.t_mono, alert.camera, alert.track_id,
              alert.subject_id, alert.score, alert.probe_jpeg if keep_probe else None, alert.reference_jpeg,
-             alert.category,
-             alert.reason])
-        outbox.enqueue(db, Alert(alert_id=alert.id, seq=seq, t_wall=alert.t_wall, camera=alert.camera,
-                                 track_id=alert.track_id, subject_id=alert.subject_id, subject_name=alert.name,
-                                 category=alert.category, reason=alert.reason, score=alert.score,
-                                 probe_jpeg=alert.probe_jpeg or b"", reference_jpeg=alert.reference_jpeg or b""),
-                       created=alert.t_wall)
+             alert.category, alert.reason, (alert.context_jpeg or None) if keep_probe else None])
+        sent = Alert(alert_id=alert.id, seq=seq, t_wall=alert.t_wall, camera=alert.camera,
+                     track_id=alert.track_id, subject_id=alert.subject_id, subject_name=alert.subject_name,
+                     category=alert.category, reason=alert.reason, score=alert.score,
+                     probe_jpeg=alert.probe_jpeg or b"", reference_jpeg=alert.reference_jpeg or b"",
+                     context_jpeg=alert.context_jpeg or b"")
+        outbox.enqueue(db, sent, created=alert.t_wall)
         db.execute("UPDATE stats SET alerts = alerts + 1, pending = pending + 1, updated = ? "
                    "WHERE deployment_id = ?", [alert.t_wall, alert.deployment_id])
         audit.append(db, time=alert.t_wall, actor=actor, action="alert",
@@ -79,7 +86,7 @@ def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str, keep
                               "camera": alert.camera, "track_id": alert.track_id,
                               "subject_id": alert.subject_id, "score": alert.score,
                               **({} if keep_probe else {"probe_kept": False})})
-    return seq
+    return sent
 
 
 def record_decision(db: sqlite_utils.Database, alert_id: str, decision: str, *, clock: Clock, actor: str,

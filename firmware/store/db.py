@@ -199,6 +199,13 @@ def _v5_watchlist_created_at(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE watchlists ADD COLUMN created_at REAL")
 
 
+def _v6_alert_context(db: sqlite_utils.Database) -> None:
+    """Each alert's context frame (the whole frame at preview size, other faces pixelated on the camera),
+    kept and purged like the probe crop; the outbox carries it to the laptop (issue 14)."""
+    db.execute("ALTER TABLE alerts ADD COLUMN context_jpeg BLOB")
+    db.execute("ALTER TABLE outbox ADD COLUMN context_jpeg BLOB")
+
+
 Migration = Callable[[sqlite_utils.Database], None]
 
 # Append only; a migration never changes once released. Index + 1 is the schema version it produces.
@@ -208,6 +215,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _v3_handhelds,
     _v4_audit_action,
     _v5_watchlist_created_at,
+    _v6_alert_context,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -401,8 +409,10 @@ class Checkpointer:
                  busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self.path = Path(path)
         self.interval_s = interval_s
+        # shared: the thread checkpoints on this connection, and close() runs the last one from the caller's
         self._db = open_db(self.path, busy_timeout_ms=busy_timeout_ms, check_integrity=False,
-                           autocheckpoint=False)
+                           autocheckpoint=False, shared=True)
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="db-checkpoint", daemon=True)
@@ -411,7 +421,8 @@ class Checkpointer:
     def checkpoint(self) -> tuple[int, int]:
         """One PASSIVE checkpoint now: (frames in the WAL, frames of it now in the database file)."""
         try:
-            _, frames, done = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            with self._lock:
+                _, frames, done = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
             log.warning("database %s: checkpoint failed (%s); the WAL is checkpointed at the next turn",
                         self.path, exc)

@@ -180,8 +180,8 @@ def stop(db: sqlite_utils.Database, *, clock: Clock, actor: str, require_decided
         dep = require_open(db)
         pending = pending_alerts(db, dep.id)
         if require_decided and pending:
-            raise PolicyError(f"deployment {dep.id} has {pending} undecided alert{'s' if pending != 1 else ''}; "
-                              "decide them in the viewer first, or stop with --force to archive them undecided")
+            raise PolicyError(f"deployment {dep.id} still has undecided alerts ({pending}); decide them in the "
+                              "viewer first, or stop with --force to archive them undecided")
         wiped = wipe_watchlist(db, dep.id, clock=clock, actor=actor, reason="deployment stopped")
         # the reference photos copied into its alerts are watchlist images too: they go with the list
         db.execute("UPDATE alerts SET reference_jpeg = NULL WHERE deployment_id = ?", [dep.id])

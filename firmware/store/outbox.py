@@ -4,7 +4,8 @@ The store's migrations create the table; `store.alerts.record_alert` enqueues in
 and the link's worker reads, marks and acknowledges through an `Outbox` opened by `opener` (one connection of
 its own, through `open_db`, on its own thread):
 `outbox(alert_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, header TEXT NOT NULL, probe_jpeg BLOB,
-reference_jpeg BLOB, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_sent REAL)`.
+reference_jpeg BLOB, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_sent REAL,
+context_jpeg BLOB)`.
 `header` is the alert's JSON header frame; `created` and `last_sent` are wall-clock seconds (Unix time).
 """
 
@@ -34,11 +35,12 @@ def enqueue(db: Database, alert: Alert, created: float) -> None:
     if not db.conn.in_transaction:
         raise StorageError(f"alert {alert.alert_id} must go to the outbox in the transaction that creates it "
                            "(open one with `with transaction(db):` first)")
-    header, probe, reference = alert.encode()
+    header, probe, reference, context = alert.encode()
     try:
-        db.execute(f"INSERT INTO {TABLE} (alert_id, seq, header, probe_jpeg, reference_jpeg, created) "
-                   "VALUES (?, ?, ?, ?, ?, ?)",
-                   [alert.alert_id, alert.seq, header.decode("utf-8"), probe, reference, created])
+        db.execute(f"INSERT INTO {TABLE} (alert_id, seq, header, probe_jpeg, reference_jpeg, context_jpeg, "
+                   "created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [alert.alert_id, alert.seq, header.decode("utf-8"), probe, reference, context or None,
+                    created])
     except sqlite3.Error as exc:
         raise StorageError(f"cannot add alert {alert.alert_id} (seq {alert.seq}) to the outbox: {exc}"
                            ) from exc
@@ -52,13 +54,14 @@ def pending(db: Database, limit: int) -> list[tuple[str, int]]:
 
 def load(db: Database, alert_id: str) -> Alert | None:
     """The outbox alert `alert_id` as a message; None when it is gone (acknowledged) or corrupt (logged)."""
-    row = db.execute(f"SELECT header, probe_jpeg, reference_jpeg FROM {TABLE} WHERE alert_id = ?",
+    row = db.execute(f"SELECT header, probe_jpeg, reference_jpeg, context_jpeg FROM {TABLE} WHERE alert_id = ?",
                      [alert_id]).fetchone()
     if row is None:
         return None
-    header, probe, reference = row
+    header, probe, reference, context = row
     try:
-        alert = decode([str(header).encode("utf-8"), bytes(probe or b""), bytes(reference or b"")])
+        alert = decode([str(header).encode("utf-8"), bytes(probe or b""), bytes(reference or b""),
+                        bytes(context or b"")])
     except MessageError as exc:
         log.error("outbox row %s cannot be sent and stays for inspection: %s", alert_id, exc)
         return None

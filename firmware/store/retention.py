@@ -49,11 +49,13 @@ def purge(db: sqlite_utils.Database, *, clock: Clock, actor: str,
         ids = [r[0] for r in db.execute(
             "SELECT id FROM alerts WHERE t_wall < ? AND (probe_jpeg IS NOT NULL "
             "OR reference_jpeg IS NOT NULL OR images_purged_at IS NULL) ORDER BY seq", [cutoff])]
-        db.execute("UPDATE alerts SET probe_jpeg = NULL, reference_jpeg = NULL, images_purged_at = ? "
+        db.execute("UPDATE alerts SET probe_jpeg = NULL, reference_jpeg = NULL, context_jpeg = NULL, "
+                   "images_purged_at = ? "
                    "WHERE t_wall < ? AND (probe_jpeg IS NOT NULL OR reference_jpeg IS NOT NULL "
                    "OR images_purged_at IS NULL)", [now, cutoff])
-        outbox = db.execute("UPDATE outbox SET probe_jpeg = NULL, reference_jpeg = NULL WHERE created < ? "
-                            "AND (probe_jpeg IS NOT NULL OR reference_jpeg IS NOT NULL)", [cutoff]).rowcount
+        outbox = db.execute("UPDATE outbox SET probe_jpeg = NULL, reference_jpeg = NULL, context_jpeg = NULL "
+                            "WHERE created < ? AND (probe_jpeg IS NOT NULL OR reference_jpeg IS NOT NULL "
+                            "OR context_jpeg IS NOT NULL)", [cutoff]).rowcount
         audit.append(db, time=now, actor=actor, action="purge",
                      details={"retention_days": retention_days, "cutoff": cutoff, "alerts": len(ids),
                               "outbox": outbox, "alert_ids": ids})

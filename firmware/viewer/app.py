@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from firmware.errors import LfrError, PolicyError
 from firmware.viewer.console import Console
 from firmware.viewer.guard import RequestGuard
-from firmware.viewer.store import AlertFilter
+from firmware.viewer.store import IMAGES, AlertFilter
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def create_app(console: Console, *, hosts: tuple[str, ...] = LOCAL_HOSTS,
 
     async def image(request: Request) -> Response:
         which = request.path_params["which"]
-        if which not in ("probe", "reference"):
+        if which not in IMAGES:
             return JSONResponse({"error": f"unknown image {which!r}"}, status_code=404)
         data = console.store.image(request.path_params["alert_id"], which)
         if data is None:

@@ -77,7 +77,7 @@ class Console:
         self._stop = threading.Event()
         self._maintainer: threading.Thread | None = None
         self.handhelds: Handhelds | None = None
-        """Officers' handhelds (issue 8), attached before `start()` when they are enabled."""
+        """Officers' handhelds, attached before `start()` when they are enabled."""
 
     # -- lifecycle -----------------------------------------------------------------------------------
 

@@ -27,9 +27,8 @@ log = logging.getLogger(__name__)
 
 POLICY_MAX_DAYS = 30
 DAY_SECONDS = 86400.0
-STATES = ("pending", "sending", "decided", "archived")
-"""An alert waits for the operator (pending), its decision is on its way (sending), it is decided, or it is
-archived: its deployment closed before anyone decided it (stored as `archived` set on a pending row)."""
+# An alert waits for the operator (`state` pending), its decision is on its way (sending), it is decided, or it
+# is archived: its deployment closed before anyone decided it (`archived` set on a pending row).
 PAGE_MAX = 500
 """Most history rows one request returns."""
 
@@ -75,14 +74,22 @@ def _v2_archived(db: sqlite_utils.Database) -> None:
         db.execute("ALTER TABLE alerts ADD COLUMN archived REAL")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_alerts, _v2_archived)
+def _v3_context(db: sqlite_utils.Database) -> None:
+    """`context_jpeg`: the alert's whole frame at preview size, other faces pixelated on the van (issue 14)."""
+    db.execute("ALTER TABLE alerts ADD COLUMN context_jpeg BLOB")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_alerts, _v2_archived, _v3_context)
 """The viewer file's schema, applied by `store.db.open_db`; append only."""
 
 _SUMMARY_COLUMNS = ("id", "seq", "t_wall", "received", "camera", "track_id", "subject_id", "subject_name",
                     "category", "reason", "score", "deployment", "state", "outcome", "note", "decided_at",
                     "refusal", "archived")
-_SUMMARY_SQL = ", ".join(_SUMMARY_COLUMNS) + (", probe_jpeg IS NOT NULL AND length(probe_jpeg) > 0, "
+_SUMMARY_SQL = ", ".join(_SUMMARY_COLUMNS) + (", context_jpeg IS NOT NULL AND length(context_jpeg) > 0, "
+                                              "probe_jpeg IS NOT NULL AND length(probe_jpeg) > 0, "
                                               "reference_jpeg IS NOT NULL AND length(reference_jpeg) > 0")
+IMAGES = {"probe": "probe_jpeg", "reference": "reference_jpeg", "context": "context_jpeg"}
+"""The alert's images by the name the routes use."""
 
 
 @dataclass(frozen=True)
@@ -198,11 +205,11 @@ class ViewerStore:
         with self._write() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO alerts (id, seq, t_wall, received, camera, track_id, subject_id, "
-                "subject_name, category, reason, score, probe_jpeg, reference_jpeg, deployment) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "subject_name, category, reason, score, probe_jpeg, reference_jpeg, deployment, context_jpeg) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [alert.alert_id, alert.seq, alert.t_wall, received, alert.camera, alert.track_id,
                  alert.subject_id, alert.subject_name, alert.category, alert.reason, alert.score,
-                 alert.probe_jpeg or None, alert.reference_jpeg or None, deployment])
+                 alert.probe_jpeg or None, alert.reference_jpeg or None, deployment, alert.context_jpeg or None])
             return cur.rowcount == 1
 
     def last_seq(self) -> int:
@@ -283,10 +290,10 @@ class ViewerStore:
         return self.count(AlertFilter(outcome="pending", deployment=deployment))
 
     def image(self, alert_id: str, which: str) -> bytes | None:
-        """The alert's `probe` or `reference` JPEG, or None when unknown or purged."""
-        column = {"probe": "probe_jpeg", "reference": "reference_jpeg"}.get(which)
+        """The alert's `probe`, `reference` or `context` JPEG, or None when unknown or purged."""
+        column = IMAGES.get(which)
         if column is None:
-            raise StorageError(f"unknown image {which!r}; expected probe or reference")
+            raise StorageError(f"unknown image {which!r}; expected one of {', '.join(IMAGES)}")
         with self._lock:
             row = self._db.execute(f"SELECT {column} FROM alerts WHERE id = ?", [alert_id]).fetchone()
         return bytes(row[0]) if row and row[0] else None
@@ -357,8 +364,8 @@ class ViewerStore:
         now = clock.time()
         cutoff = now - retention_days * DAY_SECONDS
         with self._write() as db:
-            purged = db.execute("UPDATE alerts SET probe_jpeg = NULL, reference_jpeg = NULL, subject_name = '', "
-                                "images_purged_at = ? WHERE t_wall < ? AND images_purged_at IS NULL",
+            purged = db.execute("UPDATE alerts SET probe_jpeg = NULL, reference_jpeg = NULL, context_jpeg = NULL, "
+                                "subject_name = '', images_purged_at = ? WHERE t_wall < ? AND images_purged_at IS NULL",
                                 [now, cutoff]).rowcount
         with self._lock:
             truncate_wal(self._db)
@@ -369,7 +376,7 @@ class ViewerStore:
 
 def _summary(row: tuple[Any, ...]) -> dict[str, Any]:
     out = dict(zip(_SUMMARY_COLUMNS, row, strict=False))
-    out["has_probe"], out["has_reference"] = bool(row[-2]), bool(row[-1])
+    out["has_context"], out["has_probe"], out["has_reference"] = bool(row[-3]), bool(row[-2]), bool(row[-1])
     if out.pop("archived") is not None:
         out["state"] = "archived"
     return out

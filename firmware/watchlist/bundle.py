@@ -38,8 +38,10 @@ from firmware.watchlist.manifest import (
     BASE_CATEGORIES,
     IMAGE_SUFFIXES,
     IMAGES_PREFIX,
+    MAX_PHOTOS,
     Entry,
     Manifest,
+    Photo,
     check_entries,
     check_relative_path,
     check_text,
@@ -52,6 +54,7 @@ from firmware.watchlist.verify import encode_signature, open_bundle_bytes, signe
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("id", "name", "category", "reason", "image")
+EXTRA_IMAGE_COLUMNS = tuple(f"image{i}" for i in range(2, MAX_PHOTOS + 1))  # optional: image2 .. image5
 MAX_CSV_BYTES = 16 * 1024 * 1024
 
 
@@ -65,6 +68,7 @@ class CsvRow:
     category: str
     reason: str
     image: str
+    more_images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,8 @@ class BuildResult:
 
 
 def read_entries_csv(path: Path | str) -> list[CsvRow]:
-    """Rows of an entries CSV whose header is exactly id, name, category, reason, image (any order)."""
+    """Rows of an entries CSV whose header is id, name, category, reason, image (any order), optionally with
+    image2 .. image5 for more reference photos of the same person (empty cells are skipped)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -95,14 +100,14 @@ def read_entries_csv(path: Path | str) -> list[CsvRow]:
         if not header:
             raise EntriesCsvInvalid(f"{path} is empty; expected a header {','.join(CSV_COLUMNS)}")
         missing = [c for c in CSV_COLUMNS if c not in header]
-        extra = [h for h in header if h not in CSV_COLUMNS]
+        extra = [h for h in header if h not in CSV_COLUMNS + EXTRA_IMAGE_COLUMNS]
         doubled = sorted({h for h in header if header.count(h) > 1})
         if missing or extra or doubled:
             problems = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + \
                        ([f"unexpected column(s) {', '.join(map(repr, extra))}"] if extra else []) + \
                        ([f"repeated column(s) {', '.join(doubled)}"] if doubled else [])
             raise EntriesCsvInvalid(f"{path}: {'; '.join(problems)}; the columns must be exactly "
-                                    f"{', '.join(CSV_COLUMNS)}")
+                                    f"{', '.join(CSV_COLUMNS)} (and optionally image2 .. image{MAX_PHOTOS})")
         rows: list[CsvRow] = []
         for cells in reader:
             if not any(c.strip() for c in cells):
@@ -112,10 +117,30 @@ def read_entries_csv(path: Path | str) -> list[CsvRow]:
                                         f"{len(header)} ({', '.join(header)})")
             cell = {h: c.strip() for h, c in zip(header, cells, strict=True)}
             rows.append(CsvRow(line=reader.line_num, id=cell["id"], name=cell["name"],
-                               category=cell["category"].lower(), reason=cell["reason"], image=cell["image"]))
+                               category=cell["category"].lower(), reason=cell["reason"], image=cell["image"],
+                               more_images=tuple(cell[c] for c in EXTRA_IMAGE_COLUMNS if cell.get(c))))
     except csv.Error as exc:
         raise EntriesCsvInvalid(f"{path} line {reader.line_num}: malformed CSV: {exc}") from exc
     return rows
+
+
+def _photo_names(images_dir: Path, row: CsvRow, where: str) -> list[str]:
+    """The row's photo paths (relative to `images_dir`): its image columns, or, when `image` names a folder,
+    the JPEG/PNG files in it (a folder per entry), sorted by name; 1..MAX_PHOTOS of them."""
+    names = [row.image, *row.more_images]
+    if len(names) == 1 and not row.image.lower().endswith(IMAGE_SUFFIXES):
+        check_relative_path(row.image, f"{where}: image")
+        folder = images_dir / row.image
+        if folder.is_dir():
+            if not folder.resolve().is_relative_to(images_dir.resolve()):
+                raise UnsafePath(f"{where}: folder {row.image!r} resolves outside {images_dir}")
+            names = sorted(f"{row.image.rstrip('/')}/{p.name}" for p in folder.iterdir()
+                           if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES))
+            if not names:
+                raise ImageMissing(f"{where}: folder {folder} holds no {', '.join(IMAGE_SUFFIXES)} photo")
+    if len(names) > MAX_PHOTOS:
+        raise EntriesCsvInvalid(f"{where}: {len(names)} photos; at most {MAX_PHOTOS} per entry")
+    return names
 
 
 def _read_image_file(images_dir: Path, rel: str, where: str, limits: BundleLimits) -> bytes:
@@ -175,16 +200,23 @@ def build_bundle(*, images_dir: Path | str, entries_csv: Path | str, deployment_
         where = f"{entries_csv} line {r.line} (id {r.id!r})"
         for field in ("id", "name", "category", "reason"):
             check_text(field, getattr(r, field), where)
-        data = _read_image_file(images_dir, r.image, where, limits)
-        check_image(f"{where}: image {r.image}", data, limits.max_image_pixels)
-        suffix = Path(r.image).suffix.lower()
-        member = f"{IMAGES_PREFIX}{n:0{width}d}{suffix}"
-        entries.append(Entry(id=r.id, name=r.name, category=r.category, reason=r.reason, image=member,
-                             sha256=hashlib.sha256(data).hexdigest()))
-        members.append((member, data))
+        photos: list[Photo] = []
+        names = _photo_names(images_dir, r, where)
+        for j, rel in enumerate(names, 1):
+            data = _read_image_file(images_dir, rel, where, limits)
+            check_image(f"{where}: image {rel}", data, limits.max_image_pixels)
+            suffix = Path(rel).suffix.lower()
+            member = f"{IMAGES_PREFIX}{n:0{width}d}{suffix}" if len(names) == 1 else \
+                f"{IMAGES_PREFIX}{n:0{width}d}-{j}{suffix}"
+            photos.append(Photo(member, hashlib.sha256(data).hexdigest()))
+            members.append((member, data))
+        entries.append(Entry(id=r.id, name=r.name, category=r.category, reason=r.reason, image=photos[0].image,
+                             sha256=photos[0].sha256, more=tuple(photos[1:])))
     check_entries(entries, categories, limits)
+    # version 1 when every entry has one photo, so appliances not yet updated still read the list
     manifest = Manifest(deployment_ref=deployment_ref, valid_from=valid_from, valid_until=valid_until,
-                        created_by=created_by, created_at=now, entries=tuple(entries))
+                        created_by=created_by, created_at=now, entries=tuple(entries),
+                        format_version=2 if any(e.more for e in entries) else 1)
     manifest_bytes = manifest.to_json_bytes()
     fp = fingerprint(private_key.public_key())
     signature = encode_signature(fp, sign(private_key, signed_message(manifest_bytes)))

@@ -25,20 +25,32 @@ from firmware.watchlist.errors import (
 from firmware.watchlist.limits import BundleLimits
 
 FORMAT = "lfr-watchlist-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
+MAX_PHOTOS = 5  # reference photos per entry (version 2); enrolment fuses those that pass into one template
 BASE_CATEGORIES: tuple[str, ...] = ("warrant", "wanted", "court-order conditions", "missing/vulnerable")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 IMAGES_PREFIX = "images/"
 _IMAGE_NAME = re.compile(r"images/[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 TEXT_LIMITS = {"id": 64, "name": 200, "category": 64, "reason": 500, "deployment_ref": 120, "created_by": 120}
-_ENTRY_KEYS = ("id", "name", "category", "reason", "image", "sha256")
+_ENTRY_KEYS = ("id", "name", "category", "reason", "image", "sha256")  # version 1: one photo
+_ENTRY_KEYS_V2 = ("id", "name", "category", "reason", "images")  # version 2: 1..MAX_PHOTOS photos
+_PHOTO_KEYS = ("image", "sha256")
 _TOP_KEYS = ("format", "format_version", "deployment_ref", "valid_from", "valid_until", "created_by",
              "created_at", "entries")
 
 
 @dataclass(frozen=True)
+class Photo:
+    """One reference photo: archive member name and its SHA-256 hex digest."""
+
+    image: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Entry:
-    """One watchlist subject: `image` is the archive member name, `sha256` its hex digest."""
+    """One watchlist subject: `image`/`sha256` its first reference photo, `more` the others (version 2)."""
 
     id: str
     name: str
@@ -46,6 +58,12 @@ class Entry:
     reason: str
     image: str
     sha256: str
+    more: tuple[Photo, ...] = ()
+
+    @property
+    def photos(self) -> tuple[Photo, ...]:
+        """Every reference photo of the entry, first one first."""
+        return (Photo(self.image, self.sha256), *self.more)
 
 
 @dataclass(frozen=True)
@@ -62,10 +80,17 @@ class Manifest:
 
     def to_json_bytes(self) -> bytes:
         """Canonical UTF-8 JSON (sorted keys, no spaces): the exact bytes that are signed."""
+        if self.format_version == 1:
+            if any(e.more for e in self.entries):
+                raise ManifestInvalid("bundle format version 1 holds one photo per entry; use version 2")
+            entries = [{k: getattr(e, k) for k in _ENTRY_KEYS} for e in self.entries]
+        else:
+            entries = [{"id": e.id, "name": e.name, "category": e.category, "reason": e.reason,
+                        "images": [{"image": p.image, "sha256": p.sha256} for p in e.photos]} for e in self.entries]
         doc = {"format": FORMAT, "format_version": self.format_version, "deployment_ref": self.deployment_ref,
                "valid_from": format_instant(self.valid_from), "valid_until": format_instant(self.valid_until),
                "created_by": self.created_by, "created_at": format_instant(self.created_at),
-               "entries": [{k: getattr(e, k) for k in _ENTRY_KEYS} for e in self.entries]}
+               "entries": entries}
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     def summary(self) -> dict[str, Any]:
@@ -77,7 +102,8 @@ class Manifest:
                 "valid_from": format_instant(self.valid_from),
                 "valid_until": format_instant(self.valid_until), "created_by": self.created_by,
                 "created_at": format_instant(self.created_at),
-                "entries": len(self.entries), "by_category": counts}
+                "entries": len(self.entries), "photos": sum(len(e.photos) for e in self.entries),
+                "by_category": counts}
 
 
 def allowed_categories(extra: Iterable[str] = ()) -> tuple[str, ...]:
@@ -177,9 +203,12 @@ def check_entries(entries: Sequence[Entry], categories: Sequence[str], limits: B
         if e.category not in categories:
             raise UnknownCategory(f"entry {e.id!r}: category {e.category!r} is not one of "
                                   f"{', '.join(map(repr, categories))}")
-        if e.image in images:
-            raise ManifestInvalid(f"entries {images[e.image]!r} and {e.id!r} share the image {e.image!r}")
-        images[e.image] = e.id
+        if len(e.photos) > MAX_PHOTOS:
+            raise ManifestInvalid(f"entry {e.id!r} has {len(e.photos)} photos; at most {MAX_PHOTOS} are allowed")
+        for p in e.photos:
+            if p.image in images:
+                raise ManifestInvalid(f"entries {images[p.image]!r} and {e.id!r} share the image {p.image!r}")
+            images[p.image] = e.id
 
 
 def parse_manifest(data: bytes, categories: Sequence[str], limits: BundleLimits) -> Manifest:
@@ -193,9 +222,11 @@ def parse_manifest(data: bytes, categories: Sequence[str], limits: BundleLimits)
     _exact_keys(doc, _TOP_KEYS, "manifest")
     if doc["format"] != FORMAT:
         raise ManifestInvalid(f"manifest format {doc['format']!r} is not {FORMAT!r}")
-    if doc["format_version"] != FORMAT_VERSION or isinstance(doc["format_version"], bool):
-        raise ManifestInvalid(f"bundle format version {doc['format_version']!r} is not supported "
-                              f"(this appliance reads version {FORMAT_VERSION}); update the appliance")
+    version = doc["format_version"]
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
+        raise ManifestInvalid(f"bundle format version {version!r} is not supported "
+                              f"(this appliance reads versions {', '.join(map(str, SUPPORTED_VERSIONS))}); "
+                              "update the appliance")
     for k in ("valid_from", "valid_until", "created_at"):
         if not isinstance(doc[k], str):
             raise ManifestInvalid(f"manifest: {k} is not text")
@@ -204,12 +235,13 @@ def parse_manifest(data: bytes, categories: Sequence[str], limits: BundleLimits)
     check_window(valid_from, valid_until, limits.max_validity_hours)
     if not isinstance(doc["entries"], list):
         raise ManifestInvalid("manifest: entries is not a list")
-    entries = tuple(_parse_entry(raw, i) for i, raw in enumerate(doc["entries"], 1))
+    entries = tuple(_parse_entry(raw, i, version) for i, raw in enumerate(doc["entries"], 1))
     check_entries(entries, categories, limits)
     return Manifest(deployment_ref=check_text("deployment_ref", doc["deployment_ref"], "manifest"),
                     valid_from=valid_from, valid_until=valid_until,
                     created_by=check_text("created_by", doc["created_by"], "manifest"),
-                    created_at=parse_instant(doc["created_at"], "created_at"), entries=entries)
+                    created_at=parse_instant(doc["created_at"], "created_at"), entries=entries,
+                    format_version=version)
 
 
 def _exact_keys(obj: dict[str, Any], keys: Sequence[str], where: str) -> None:
@@ -221,17 +253,34 @@ def _exact_keys(obj: dict[str, Any], keys: Sequence[str], where: str) -> None:
         raise ManifestInvalid(f"{where}: {'; '.join(parts)}")
 
 
-def _parse_entry(raw: object, i: int) -> Entry:
-    where = f"manifest entry {i}"
-    if not isinstance(raw, dict):
-        raise ManifestInvalid(f"{where} is not a JSON object")
-    _exact_keys(raw, _ENTRY_KEYS, where)
+def _parse_photo(raw: dict[str, Any], where: str) -> Photo:
     if not isinstance(raw["image"], str):
         raise ManifestInvalid(f"{where}: image is not text")
     check_image_member_name(raw["image"], where)
     sha = raw["sha256"]
     if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
         raise ManifestInvalid(f"{where}: sha256 is not 64 lowercase hex digits")
+    return Photo(raw["image"], sha)
+
+
+def _parse_entry(raw: object, i: int, version: int = FORMAT_VERSION) -> Entry:
+    where = f"manifest entry {i}"
+    if not isinstance(raw, dict):
+        raise ManifestInvalid(f"{where} is not a JSON object")
+    if version == 1:
+        _exact_keys(raw, _ENTRY_KEYS, where)
+        photos = [_parse_photo(raw, where)]
+    else:
+        _exact_keys(raw, _ENTRY_KEYS_V2, where)
+        if not isinstance(raw["images"], list) or not 1 <= len(raw["images"]) <= MAX_PHOTOS:
+            raise ManifestInvalid(f"{where}: images must be a list of 1 to {MAX_PHOTOS} photos")
+        photos = []
+        for j, p in enumerate(raw["images"], 1):
+            if not isinstance(p, dict):
+                raise ManifestInvalid(f"{where} photo {j} is not a JSON object")
+            _exact_keys(p, _PHOTO_KEYS, f"{where} photo {j}")
+            photos.append(_parse_photo(p, f"{where} photo {j}"))
     return Entry(id=check_text("id", raw["id"], where), name=check_text("name", raw["name"], where),
                  category=check_text("category", raw["category"], where),
-                 reason=check_text("reason", raw["reason"], where), image=raw["image"], sha256=sha)
+                 reason=check_text("reason", raw["reason"], where), image=photos[0].image,
+                 sha256=photos[0].sha256, more=tuple(photos[1:]))

@@ -59,6 +59,8 @@ def check_not_rollback(db: sqlite_utils.Database, deployment_id: int, bundle_sha
 def import_report(result: ImportResult, duplicates: list[DuplicatePair]) -> dict[str, Any]:
     """What is kept of an import: counts, rejected ids with reasons, duplicate id pairs with scores."""
     return {"entries": len(result.entries), "accepted": len(result.accepted),
+            "photos_fused": sum(r.photos_fused for r in result.accepted),
+            "photos_rejected": result.photos_rejected(),
             "rejected": [{"id": r.entry.id, "reason": r.rejection.value if r.rejection else "",
                           "detail": r.detail} for r in result.rejected],
             "duplicates": [{"id_a": d.id_a, "id_b": d.id_b, "score": round(d.score, 4)} for d in duplicates]}

@@ -227,17 +227,19 @@ def open_bundle_bytes(data: bytes, trusted: Mapping[str, TrustedKey], limits: Bu
     manifest = parse_manifest(manifest_bytes, categories, limits)
     images: dict[str, bytes] = {}
     for e in manifest.entries:
-        content = members.pop(e.image, None)
-        if content is None:
-            raise ImageMissing(f"entry {e.id!r}: its image {e.image} is missing from the bundle")
-        if hashlib.sha256(content).hexdigest() != e.sha256:
-            raise ImageHashMismatch(f"entry {e.id!r}: image {e.image} does not match its signed SHA-256; "
-                                    "it was edited or swapped after signing")
-        images[e.image] = content
+        for p in e.photos:
+            content = members.pop(p.image, None)
+            if content is None:
+                raise ImageMissing(f"entry {e.id!r}: its image {p.image} is missing from the bundle")
+            if hashlib.sha256(content).hexdigest() != p.sha256:
+                raise ImageHashMismatch(f"entry {e.id!r}: image {p.image} does not match its signed SHA-256; "
+                                        "it was edited or swapped after signing")
+            images[p.image] = content
     if members:
         raise ExtraFile(f"the bundle holds files its manifest does not list: {', '.join(map(repr, sorted(members)))}")
     for e in manifest.entries:
-        check_image(f"entry {e.id!r} image {e.image}", images[e.image], limits.max_image_pixels)
+        for p in e.photos:
+            check_image(f"entry {e.id!r} image {p.image}", images[p.image], limits.max_image_pixels)
     return VerifiedBundle(manifest=manifest, images=MappingProxyType(images),
                           sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data),
                           signer_fingerprint=signer.fingerprint)

@@ -28,7 +28,8 @@ def recognizer() -> Recognizer:
 
 @pytest.fixture(scope="session")
 def calibration() -> ScoreCalibration:
-    """The committed `models/calibration.toml` (LFW, FAR 1e-6), the one the appliance runs with."""
+    """The committed `models/calibration.toml` (fitted on LFW; its `far` says the false-accept rate per comparison
+    at the threshold), the one the appliance runs with."""
     return load_calibration(Path(AppConfig().models.dir))
 
 

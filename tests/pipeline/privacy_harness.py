@@ -46,6 +46,8 @@ class Collected:
     needles: dict[int, dict[bytes, str]] = field(default_factory=lambda: collections.defaultdict(dict))
     alerted: dict[int, bytes] = field(default_factory=dict)
     previews: list[PreviewFrame] = field(default_factory=list)
+    contexts: list[tuple[int, int, bytes, dict[int, tuple[float, ...]]]] = field(default_factory=list)
+    """Each alert's context frame: (frame index, subject's track, JPEG, every track's box in that frame)."""
     embeddings: int = 0
     result: SceneResult | None = None
 
@@ -97,6 +99,8 @@ def run_collecting(cfg: AppConfig, recognizer: Recognizer, calibration: ScoreCal
             got.needles[tid].update(blob_needles(crop, f"track {tid} crop frame {frame.index}"))
         for alert in report.alerts:
             got.alerted[alert.track_id] = alert.probe_jpeg
+            got.contexts.append((frame.index, alert.track_id, alert.context_jpeg,
+                                 {tid: tuple(box) for tid, box, _ in report.tracks}))
 
     got.result = run_scene(cfg, spy, scene, db, calibration, watchlisted=watchlisted,
                            preview_sink=PreviewCollector(got.previews), on_frame=on_frame)

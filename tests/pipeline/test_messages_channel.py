@@ -17,7 +17,7 @@ from firmware.pipeline.channel import QueueChannel, ZmqHubReceiver, ZmqHubSender
 from firmware.pipeline.messages import AlertCandidate, PreviewFrame, StatsDelta, decode, encode
 
 T0 = 1_767_225_600.0
-ALERT = AlertCandidate("cam0", 7, "S1", 0.81, 2, T0, 1000.5, 42, "abc:1:1", b"\xff\xd8\xff probe")
+ALERT = AlertCandidate("cam0", 7, "S1", 0.81, 2, T0, 1000.5, 42, "abc:1:1", b"\xff\xd8\xff probe", b"\xff\xd8\xff ctx")
 STATS = StatsDelta("cam0", T0, {"frames": 10, "embeddings": 3}, {"detect": [10.0, 55.0, 9.0]}, True)
 PREVIEW = PreviewFrame("cam0", 1_767_225_600.0, 640, 360, b"\xff\xd8\xff preview")
 
@@ -26,7 +26,7 @@ PREVIEW = PreviewFrame("cam0", 1_767_225_600.0, 640, 360, b"\xff\xd8\xff preview
 def test_round_trip_json_header_plus_binary_frames(msg: object) -> None:
     frames = encode(msg)  # type: ignore[arg-type]
     header = json.loads(frames[0])
-    assert header["type"] == msg.TYPE and header["v"] == 1  # type: ignore[attr-defined]
+    assert header["type"] == msg.TYPE and header["v"] == msg.VERSION  # type: ignore[attr-defined]
     assert all(not isinstance(v, (bytes, bytearray)) for v in header.values())
     assert decode(frames) == msg
 
@@ -40,7 +40,7 @@ def _frames(**change: object) -> list[bytes]:
 
 @pytest.mark.parametrize("frames, words", [
     (_frames(type="pickle"), "unknown message type"),
-    (_frames(v=2), "schema version"),
+    (_frames(v=1), "schema version"),
     (_frames(extra=1), "do not match"),
     (_frames(score="high"), "expected float"),
     (_frames(track_id=True), "expected int"),

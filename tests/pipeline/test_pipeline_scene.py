@@ -18,10 +18,11 @@ from firmware.capture.scene import Person, SceneSource, build_scene, lfw_people
 from firmware.config import AppConfig, CameraConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import PolicyError
+from firmware.link.messages import Alert
 from firmware.match.score import ScoreCalibration
 from firmware.pipeline.camera import CameraPipeline
 from firmware.pipeline.channel import QueueChannel
-from firmware.pipeline.hub import Hub, RecordedAlert
+from firmware.pipeline.hub import Hub
 from firmware.pipeline.messages import AlertCandidate
 from firmware.pipeline.runner import CameraWorker, run_hub
 from firmware.pipeline.watchlist_watch import WatchlistWatcher
@@ -32,9 +33,9 @@ from pipeline.pipeline_helpers import ready_db
 
 class Alerts:
     def __init__(self) -> None:
-        self.got: list[RecordedAlert] = []
+        self.got: list[Alert] = []
 
-    def alert_recorded(self, alert: RecordedAlert) -> None:
+    def alert_recorded(self, alert: Alert) -> None:
         self.got.append(alert)
 
 

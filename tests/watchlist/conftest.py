@@ -29,7 +29,7 @@ from firmware.match.score import ScoreCalibration
 from firmware.store import deployments
 from firmware.store.db import open_db
 from firmware.watchlist.bundle import build_bundle
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 from firmware.watchlist.manifest import parse_instant
 from firmware.watchlist.signing import init_signing_keys, load_private_key, load_trusted_keys
 

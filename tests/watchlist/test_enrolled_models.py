@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 from bundle_helpers import Build, Keys
+from firmware.watchlist.enroller import RecognizerEnroller
 
 from firmware.config import AppConfig, ModelsConfig, PathsConfig
 from firmware.embed.recognizer import Recognizer
@@ -18,7 +19,6 @@ from firmware.match.score import ScoreCalibration
 from firmware.pipeline.watchlist_watch import WatchlistWatcher
 from firmware.store import deployments, watchlists
 from firmware.store.db import open_db
-from firmware.watchlist.enroller import RecognizerEnroller
 from firmware.watchlist.install import install_bundle
 
 
@@ -51,7 +51,8 @@ def test_the_same_bundle_twice_gives_the_same_list_and_records_its_models(
         enroller = RecognizerEnroller(Recognizer.from_config(cfg))
         models = enroller.recognizer.model_files()
         outcome = install_bundle(db, bundle, trusted_keys=keys.trusted, clock=clock, enroller=enroller,
-                                 calibration=calibration, threshold=0.6, actor="test", models=models)
+                                 calibration=calibration, threshold=0.6, actor="test",
+                                 models=enroller.recognizer.model_files)
         imported.append((outcome.record.accepted, entries(db), models))
     record = watchlists.active(store)
     assert record is not None and record.report["models"] == imported[1][2]

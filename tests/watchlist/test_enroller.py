@@ -9,8 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from firmware.watchlist.enrol import Rejection
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller, Rejection
 
 DLIB_FACES = "faces/dlib/examples/faces"
 

@@ -27,7 +27,7 @@ from firmware.watchlist import errors as E
 from firmware.watchlist.active import active_version
 from firmware.watchlist.archive import read_archive
 from firmware.watchlist.bundle import build_bundle
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 from firmware.watchlist.images import check_image, decode_bgr
 from firmware.watchlist.install import install_bundle
 from firmware.watchlist.limits import BundleLimits

@@ -1,11 +1,13 @@
-"""Import: a verified bundle is enrolled entry by entry with a per-entry report; a refused bundle never
+"""Enrolment: a verified bundle is enrolled entry by entry with a per-entry report; a refused bundle never
 reaches the enroller; reference images are stored upright and without metadata."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -17,9 +19,17 @@ from firmware.errors import ModelError
 from firmware.hardware.clock import FakeClock
 from firmware.watchlist import errors as E
 from firmware.watchlist.duplicates import cosine_similarity, find_duplicate_subjects
-from firmware.watchlist.enrol import EnrolResult, Rejection
+from firmware.watchlist.enrol import Enroller, EnrolResult, Rejection
 from firmware.watchlist.images import decode_bgr, reference_jpeg
-from firmware.watchlist.importer import import_bundle
+from firmware.watchlist.importer import ImportResult, ProgressCallback, enrol_bundle
+from firmware.watchlist.signing import TrustedKey
+from firmware.watchlist.verify import verify_bundle
+
+
+def verify_and_enrol(source: Path | BinaryIO, trusted: Mapping[str, TrustedKey], clock: FakeClock,
+                     enroller: Enroller, on_progress: ProgressCallback | None = None) -> ImportResult:
+    """The two steps `install_bundle` runs before its swap: verify, then enrol."""
+    return enrol_bundle(verify_bundle(source, trusted, clock), enroller, on_progress)
 
 
 def pixel_digest(image_bgr: np.ndarray) -> str:
@@ -48,7 +58,7 @@ class ScriptedEnroller:
 def test_round_trip(good_bundle: Path, keys: Keys, clock: FakeClock) -> None:
     progress: list[tuple[int, int]] = []
     enroller = ScriptedEnroller()
-    result = import_bundle(good_bundle, keys.trusted, clock, enroller, lambda d, t: progress.append((d, t)))
+    result = verify_and_enrol(good_bundle, keys.trusted, clock, enroller, lambda d, t: progress.append((d, t)))
     assert progress == [(i, PEOPLE) for i in range(1, PEOPLE + 1)]
     assert result.bundle_sha256 == hashlib.sha256(good_bundle.read_bytes()).hexdigest()
     assert result.signer_fingerprint in keys.trusted
@@ -70,7 +80,7 @@ def test_rejected_entries_are_reported_with_their_reason(good_bundle: Path, keys
     names = [n for n in m if n.startswith("images/")]
     script = {pixel_digest(decode_bgr(m[names[1]])): Rejection.SEVERAL_FACES,
               pixel_digest(decode_bgr(m[names[3]])): Rejection.TOO_BLURRED}
-    result = import_bundle(good_bundle, keys.trusted, clock, ScriptedEnroller(script))
+    result = verify_and_enrol(good_bundle, keys.trusted, clock, ScriptedEnroller(script))
     assert [r.entry.id for r in result.accepted] == ["W-000", "W-002"]
     assert [(r.entry.id, r.rejection) for r in result.rejected] == [("W-001", Rejection.SEVERAL_FACES),
                                                                    ("W-003", Rejection.TOO_BLURRED)]
@@ -86,14 +96,14 @@ def test_refused_bundle_never_reaches_the_enroller(good_bundle: Path, keys: Keys
     m[name] = m[name][:-10] + bytes(10)
     enroller = ScriptedEnroller()
     with pytest.raises(E.ImageHashMismatch):
-        import_bundle(write_members(tmp_path / "bad.lfrw", m), keys.trusted, clock, enroller)
+        verify_and_enrol(write_members(tmp_path / "bad.lfrw", m), keys.trusted, clock, enroller)
     assert enroller.calls == 0
 
 
 def test_expired_bundle_never_reaches_the_enroller(good_bundle: Path, keys: Keys) -> None:
     enroller = ScriptedEnroller()
     with pytest.raises(E.Expired):
-        import_bundle(good_bundle, keys.trusted, FakeClock(2e9), enroller)
+        verify_and_enrol(good_bundle, keys.trusted, FakeClock(2e9), enroller)
     assert enroller.calls == 0
 
 
@@ -101,7 +111,7 @@ def test_pulled_stick_during_import(good_bundle: Path, keys: Keys, clock: FakeCl
     data = good_bundle.read_bytes()
     enroller = ScriptedEnroller()
     with pytest.raises(E.BundleReadError, match="nothing was changed"):
-        import_bundle(io.BufferedReader(PulledStick(data, 4096)), keys.trusted, clock, enroller)
+        verify_and_enrol(io.BufferedReader(PulledStick(data, 4096)), keys.trusted, clock, enroller)
     assert enroller.calls == 0
 
 
@@ -122,7 +132,7 @@ class BrokenEnroller:
 def test_unusable_embeddings_are_a_model_error(good_bundle: Path, keys: Keys, clock: FakeClock,
                                                outputs: list[np.ndarray], fragment: str) -> None:
     with pytest.raises(ModelError, match=fragment):
-        import_bundle(good_bundle, keys.trusted, clock, BrokenEnroller(outputs + [np.ones(64)] * PEOPLE))
+        verify_and_enrol(good_bundle, keys.trusted, clock, BrokenEnroller(outputs + [np.ones(64)] * PEOPLE))
 
 
 def test_enrol_result_holds_exactly_one_outcome() -> None:
@@ -173,7 +183,7 @@ def test_duplicate_check_with_the_imported_embeddings(keys: Keys, clock: FakeClo
     csv_path = tmp_path / "dup.csv"
     rows.append("P-copy,Again,wanted,r,copy.jpg")
     csv_path.write_text("id,name,category,reason,image\n" + "\n".join(rows))
-    result = import_bundle(build(entries_csv=csv_path), keys.trusted, clock, ScriptedEnroller())
+    result = verify_and_enrol(build(entries_csv=csv_path), keys.trusted, clock, ScriptedEnroller())
     ids = [r.entry.id for r in result.accepted]
     emb = np.stack([r.embedding for r in result.accepted if r.embedding is not None])
     pairs = find_duplicate_subjects(ids, emb, cosine_similarity, threshold=0.999)

@@ -17,7 +17,7 @@ from firmware.hardware.clock import FakeClock
 from firmware.match.score import ScoreCalibration
 from firmware.store import audit, deployments, watchlists
 from firmware.watchlist import errors as E
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 from firmware.watchlist.install import MAX_BUILD_LEAD_S
 from firmware.watchlist.manifest import parse_instant
 

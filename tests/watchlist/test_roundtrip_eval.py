@@ -8,7 +8,7 @@ import pytest
 
 from firmware.eval.roundtrip import run
 from firmware.match.score import ScoreCalibration
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 
 
 @pytest.mark.slow

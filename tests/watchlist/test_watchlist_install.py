@@ -25,8 +25,7 @@ from firmware.match.score import ScoreCalibration, load_calibration
 from firmware.store import audit, deployments, watchlists
 from firmware.watchlist import errors as E
 from firmware.watchlist.active import active_version, load_active
-from firmware.watchlist.enrol import EnrolResult, Rejection
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import EnrolResult, RecognizerEnroller, Rejection
 from firmware.watchlist.install import DeploymentRefMismatch, InstallOutcome, install_bundle
 from firmware.watchlist.manifest import parse_instant
 
@@ -130,7 +129,8 @@ def test_the_audit_keeps_facts_not_names(store: sqlite_utils.Database, good_bund
     all_audit = " ".join(r[0] for r in store.execute("SELECT details FROM audit"))
     for r in outcome.result.entries:
         assert r.entry.name not in all_audit and r.entry.reason not in all_audit
-    assert outcome.record.report.keys() == {"entries", "accepted", "rejected", "duplicates"}
+    assert outcome.record.report.keys() == {"entries", "accepted", "rejected", "duplicates", "photos_fused",
+                                            "photos_rejected"}
 
 
 def test_a_second_import_swaps_the_list(store: sqlite_utils.Database, good_bundle: Path, build: Build,

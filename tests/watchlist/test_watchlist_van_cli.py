@@ -66,6 +66,9 @@ def test_import_status_expire_wipe(van: dict[str, str], capsys: pytest.CaptureFi
     assert code == 0 and "loaded" in out and f"entries: {accepted} accepted, {4 - accepted} rejected" in out
     assert doc["watchlist"]["bundle_sha256"] in out and doc["watchlist"]["signer_fingerprint"] in out
     assert "duplicate subjects: 0" in out
+    for e in doc["entries"]:  # each rejected entry with its reason (issue 14: only the counts were shown)
+        if not e["accepted"]:
+            assert f"  {e['id']:<20} {e['reason']}" in out
 
     code, out, _ = run(capsys, "watchlist", "expire", *cfg, "--json")
     assert code == 0 and json.loads(out)["expired"] is False
@@ -167,3 +170,19 @@ def test_the_result_of_a_stick_import_reaches_the_led_and_the_viewer(
         svc.close()
         db.close()
         factory.close()
+
+
+def test_status_lists_each_rejected_entry_with_its_reason() -> None:
+    """Issue 14: `lfr watchlist status` showed how many entries were rejected but not which or why, though the
+    operator guide says it lists them."""
+    from firmware.cli.watchlist_van import _record_json, _record_text
+    from firmware.store.watchlists import WatchlistRecord
+
+    report = {"entries": 3, "accepted": 1, "duplicates": [],
+              "rejected": [{"id": "W-002", "reason": "no_face", "detail": "no face found by the detector"},
+                           {"id": "W-007", "reason": "too_small", "detail": ""}]}
+    rec = WatchlistRecord(1, 1, "ab" * 32, "cd" * 32, "OP-1", 0.0, 3600.0, 10.0, 1, 2, report, None, None)
+    text = "\n".join(_record_text(rec))
+    assert "rejected entries (id, reason):\n  W-002                no_face (no face found by the detector)\n" \
+           "  W-007                too_small\n" in text
+    assert _record_json(rec)["rejected_entries"] == report["rejected"]

@@ -1,1 +1,1 @@
-"""Officers 'handheld devices: pairing, confirmed alerts sent to chosen handhelds, their answers (issue 8)."""
+"""Officers' handheld devices: pairing, confirmed alerts sent to chosen handhelds, their answers."""

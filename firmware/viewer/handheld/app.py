@@ -113,7 +113,7 @@ def create_handheld_app(handhelds: Handhelds, lockout: Lockout | None = None) ->
         if device is None:
             return refused()
         which = request.path_params["which"]
-        if which not in ("probe", "reference"):
+        if which not in ("probe", "reference", "context"):
             return JSONResponse({"error": f"unknown image {which!r}"}, status_code=404)
         data = await asyncio.to_thread(handhelds.image, device, request.path_params["alert_id"], which)
         if data is None:

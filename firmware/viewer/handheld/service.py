@@ -199,7 +199,7 @@ class Handhelds:
                           "reason": alert["reason"], "t_wall": alert["t_wall"], "camera": alert["camera"],
                           "deployment": alert["deployment"], "sent": sent, "expires": expires,
                           "answer": answer, "has_probe": alert["has_probe"],
-                          "has_reference": alert["has_reference"]})
+                          "has_reference": alert["has_reference"], "has_context": alert["has_context"]})
         cursor = max([after, *(r[4] for r in rows)])
         return {"callsign": device.callsign, "cursor": cursor, "now": now, "poll_s": self.poll_s,
                 "open": [r[0] for r in rows], "alerts": items}
@@ -225,11 +225,6 @@ class Handhelds:
         if closed:
             log.info("deployment over: %d alerts removed from handhelds", closed)
         return closed
-
-    def close_alert(self, alert_id: str, reason: str) -> int:
-        """Remove an alert from every handheld (e.g. closed by the operator)."""
-        with self.store.write() as db:
-            return self._close(db, "alert_id = ?", [alert_id], reason, self.clock.time())
 
     def status(self) -> dict[str, Any]:
         """Devices and open dispatches, for the operator's screen."""

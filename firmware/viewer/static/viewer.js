@@ -91,6 +91,9 @@ function renderDetail() {
   $("camera").textContent = `${a.camera} (track ${a.track_id})`;
   $("alert-no").textContent = "alert #" + a.seq;
   $("alert-deployment").textContent = a.deployment ? "· deployment " + a.deployment : "";
+  const ctx = $("context"), ctxSrc = `/api/alerts/${a.id}/context.jpg`;
+  $("context-panel").classList.toggle("hidden", !a.has_context);
+  if (a.has_context && ctx.getAttribute("src") !== ctxSrc) ctx.src = ctxSrc;
   for (const which of ["probe", "reference"]) {
     const img = $(which), has = a["has_" + which];
     img.classList.toggle("hidden", !has); img.nextElementSibling.classList.toggle("hidden", has);
@@ -216,9 +219,12 @@ $("details-toggle").onclick = () => {
 // while no list is active or for 3 minutes (as the van's light does); after that, with a good list active, it
 // is a plain note, so an old refused stick does not look like the present state.
 const REFUSED_AMBER_S = 180;
-function importText(h, long) {
+function importWhen(h) {
   const d = new Date(h.import_time * 1000), today = new Date().toDateString() === d.toDateString();
-  const when = today ? `${pad(d.getHours())}:${pad(d.getMinutes())}` : fmtTime(h.import_time).slice(0, 16);
+  return today ? `${pad(d.getHours())}:${pad(d.getMinutes())}` : fmtTime(h.import_time).slice(0, 16);
+}
+function importText(h, long) {
+  const when = importWhen(h);
   if (h.import_outcome === "refused")
     return long ? `refused — ${h.import_reason || h.import_code} (${when})` : `Watchlist: refused — ${h.import_reason || h.import_code} (${when})`;
   const ref = h.import_deployment_ref ? " " + h.import_deployment_ref : "";
@@ -231,7 +237,7 @@ function renderImport(h) {
   box.classList.toggle("hidden", !shown);
   box.classList.toggle("refused", fresh);
   if (!shown) { box.textContent = ""; return ""; }
-  box.textContent = refused && !fresh ? `Last stick refused (${importText(h, true).split("(").pop()}; list of ${h.watchlist_size} active`
+  box.textContent = refused && !fresh ? `Last stick refused at ${importWhen(h)}; list of ${h.watchlist_size} active`
                                       : importText(h, false);
   box.title = refused ? `${importText(h, false)}\nrefusal code ${h.import_code}; details: lfr watchlist status / audit log on the van` : "";
   return importText(h, false);

@@ -28,6 +28,9 @@ function render(item) {
     el.querySelectorAll("button").forEach((b) => { b.onclick = () => answer(item.alert_id, b.dataset.answer, el); });
     el.querySelector(".probe").src = `/api/alerts/${item.alert_id}/probe.jpg`;
     el.querySelector(".reference").src = `/api/alerts/${item.alert_id}/reference.jpg`;
+    if (item.has_context) el.querySelector(".context").src = `/api/alerts/${item.alert_id}/context.jpg`;
+    else el.querySelector(".context-box").remove();
+    el.querySelectorAll("img").forEach((img) => { img.onclick = () => zoom(img.src); });
     $("cards").prepend(el);
     entry = { el, item }; cards.set(item.alert_id, entry);
   }
@@ -90,3 +93,7 @@ document.addEventListener("visibilitychange", () => { if (!document.hidden) poll
 window.addEventListener("online", poll);
 setInterval(expire, 1000);
 pairFromFragment().then(poll);
+
+// Enlarge an image of a card (tap again to close); the image stays the page's own, nothing is copied.
+function zoom(src) { $("zoom-img").src = src; $("zoom").classList.remove("hidden"); }
+$("zoom").onclick = () => { $("zoom").classList.add("hidden"); $("zoom-img").removeAttribute("src"); };
