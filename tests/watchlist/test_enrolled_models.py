@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 from bundle_helpers import Build, Keys
-from firmware.watchlist.enroller import RecognizerEnroller
+from firmware.watchlist.enrol import RecognizerEnroller
 
 from firmware.config import AppConfig, ModelsConfig, PathsConfig
 from firmware.embed.recognizer import Recognizer
