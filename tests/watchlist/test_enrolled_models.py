@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 from bundle_helpers import Build, Keys
-from firmware.watchlist.enrol import RecognizerEnroller
 
 from firmware.config import AppConfig, ModelsConfig, PathsConfig
 from firmware.embed.recognizer import Recognizer
@@ -19,6 +18,7 @@ from firmware.match.score import ScoreCalibration
 from firmware.pipeline.watchlist_watch import WatchlistWatcher
 from firmware.store import deployments, watchlists
 from firmware.store.db import open_db
+from firmware.watchlist.enrol import RecognizerEnroller
 from firmware.watchlist.install import install_bundle
 
 
