@@ -60,6 +60,7 @@ def _subset(lfw: Path, out: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_label_noise_is_what_separates_the_two_figures(lfw_dir: Path, tmp_path: Path) -> None:
     """Hugo Chavez's own photos match 'Elena_de_Chavez_0001' (he is the face in it): that is label noise,
     and the exclusion list must remove exactly such comparisons from the impostor set."""

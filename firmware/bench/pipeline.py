@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from firmware.bench.live import run_live
-from firmware.bench.scene_run import SCENE_FPS, acceptance_scene, run_scene, scene_background
+from firmware.bench.scene_run import SCENE_FPS, acceptance_scene, large_list_people, run_scene, scene_background
 from firmware.bench.testbed import bench_state
 from firmware.capture.frame import Frame
 from firmware.capture.replay import ReplaySource
-from firmware.capture.scene import SceneSource, lfw_people
+from firmware.capture.scene import SceneSource, build_scene, lfw_people
 from firmware.config import AppConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import DataError
@@ -29,18 +29,34 @@ from firmware.match.score import ScoreCalibration
 from firmware.pipeline.camera import CameraPipeline
 from firmware.pipeline.channel import QueueChannel
 from firmware.pipeline.watchlist_watch import WatchlistWatcher
+from firmware.watchlist.active import active_operating_point
 
 DEFAULT_VIDEOS = ("video/short_hamilton_clip.mp4", "video/MOT17-13-SDP-raw.h265")
 
 
 def bench_scene(cfg: AppConfig, recognizer: Recognizer, calibration: ScoreCalibration, data_dir: Path, *,
-                people: int, watchlisted: int, live_seconds: float = 0.0) -> dict[str, Any]:
-    """The acceptance scene offline (every frame) and, if `live_seconds` > 0, replayed live at 15 fps."""
+                people: int, watchlisted: int, live_seconds: float = 0.0, list_size: int = 0,
+                photos: int = 1) -> dict[str, Any]:
+    """The acceptance scene offline (every frame) and, if `live_seconds` > 0, replayed live at 15 fps.
+
+    With `list_size`, the watchlisted walkers are enrolled from up to `photos` other photos each and the list is
+    filled to `list_size` with people who do not walk past; the import's threshold policy sets the threshold."""
     background = scene_background(data_dir, recognizer)
-    scene, watchlist = acceptance_scene(data_dir / "lfw", background, people=people, watchlisted=watchlisted)
-    with bench_state(cfg, recognizer, watchlist) as (run_cfg, db):
+    if list_size:
+        walkers, entries = large_list_people(data_dir / "lfw", people=people, watchlisted=watchlisted,
+                                             list_size=list_size, photos=photos)
+        scene = build_scene(walkers, background)
+        listed = {n for n, _ in entries[:watchlisted]}
+        state = bench_state(cfg, recognizer, [], fused=entries, calibration=calibration)
+    else:
+        scene, watchlist = acceptance_scene(data_dir / "lfw", background, people=people, watchlisted=watchlisted)
+        listed = {n for n, _ in watchlist}
+        state = bench_state(cfg, recognizer, watchlist)
+    with state as (run_cfg, db):
         result: dict[str, Any] = {"scene": run_scene(run_cfg, recognizer, scene, db, calibration,
-                                                     watchlisted={n for n, _ in watchlist}).as_dict()}
+                                                     watchlisted=listed).as_dict()}
+        if list_size:
+            result["operating_point"] = active_operating_point(db)
         if live_seconds > 0:
             result["live"] = run_live(run_cfg, recognizer, calibration, db, SceneSource(scene, fps=SCENE_FPS),
                                       max_seconds=live_seconds)

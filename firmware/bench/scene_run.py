@@ -73,6 +73,29 @@ def scene_background(data_dir: Path, recognizer: Recognizer, size: tuple[int, in
     return blur_faces(read_background(video, size), lambda im: [d.box for d in recognizer.detect(im)])
 
 
+def large_list_people(lfw_dir: Path, *, people: int, watchlisted: int, list_size: int, photos: int,
+                      seed: int = 0) -> tuple[list[Person], list[tuple[str, list[Path]]]]:
+    """The acceptance scene against a real-size list: `watchlisted` walkers with ≥ 3 photos enrolled from up
+    to `photos` of them (always keeping their last 2 photos, never enrolled, to walk past with); the list
+    filled to `list_size` with other LFW people (up to `photos` photos each) who do not walk past; the other
+    walkers are on no list."""
+    rng = random.Random(seed)
+    candidates = lfw_people(lfw_dir, min_photos=3)
+    listed = rng.sample(candidates, watchlisted)
+    names = {p.name for p in listed}
+    everyone = [p for p in lfw_people(lfw_dir) if p.name not in names]
+    rng.shuffle(everyone)
+    strangers = everyone[:people - watchlisted]
+    fillers = everyone[people - watchlisted:people - watchlisted + list_size - watchlisted]
+    if len(fillers) < list_size - watchlisted:
+        raise DataError(f"LFW at {lfw_dir} has too few people for a list of {list_size} and {people} walkers")
+    walkers = [Person(p.name, p.photos[-2:]) for p in listed] + strangers
+    rng.shuffle(walkers)
+    entries = [(p.name, list(p.photos[:min(photos, len(p.photos) - 2)])) for p in listed]
+    entries += [(p.name, list(p.photos[:photos])) for p in fillers]
+    return walkers, entries
+
+
 def acceptance_people(lfw_dir: Path, *, people: int, watchlisted: int,
                       seed: int = 0) -> tuple[list[Person], list[tuple[str, Path]]]:
     """Walkers (shuffled) and the watchlist: `watchlisted` people with ≥ 3 photos enrol their first photo and

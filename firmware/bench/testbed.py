@@ -7,11 +7,13 @@ Watchlist rows are written straight into `watchlist_entries` (store schema) with
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,6 +23,9 @@ from firmware.config import AppConfig, PathsConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import DataError
 from firmware.hardware.clock import Clock, SystemClock
+from firmware.match.fusion import fuse
+from firmware.match.operating_point import ThresholdPolicy
+from firmware.match.score import ScoreCalibration
 from firmware.store import deployments
 from firmware.store.db import open_config_db, transaction
 
@@ -62,16 +67,62 @@ def add_watchlist(db: sqlite_utils.Database, deployment_id: int, recognizer: Rec
     return [r[1] for r in rows]
 
 
+def add_fused_watchlist(db: sqlite_utils.Database, deployment_id: int, recognizer: Recognizer,
+                        subjects: Sequence[tuple[str, Sequence[Path]]], *, calibration: ScoreCalibration,
+                        policy: ThresholdPolicy | None, clock: Clock | None = None) -> dict[str, Any] | None:
+    """Enrol (subject_id, reference photos) into the deployment's watchlist as an import does: each subject's
+    photos fused by the mean into one template (photos with no face skipped), and the list's operating point
+    (`firmware.match.operating_point`) stored with a `watchlists` row, so the pipeline judges at its threshold.
+    Returns the operating point (None without a policy)."""
+    rows: list[tuple[int, str, str, str, str, bytes, bytes]] = []
+    fused_counts: list[int] = []
+    for subject_id, photos in subjects:
+        embs = []
+        for photo in photos:
+            try:
+                embs.append(enrol_photo(recognizer, photo))
+            except DataError:
+                continue
+        if not embs:
+            continue
+        fused_counts.append(len(embs))
+        rows.append((deployment_id, subject_id, subject_id.replace("_", " "), "wanted", "bench",
+                     photos[0].read_bytes(), fuse(embs).astype("<f4").tobytes()))
+    bundle = hashlib.sha256("".join(r[1] for r in rows).encode()).hexdigest()
+    op = policy.evaluate(calibration, fused_counts).to_dict() if policy is not None else None
+    now = (clock or SystemClock()).time()
+    with transaction(db):
+        db.conn.executemany("INSERT INTO watchlist_entries (deployment_id, subject_id, name, category, reason, "
+                            "reference_jpeg, embedding, bundle_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [(*r, bundle) for r in rows])
+        db.execute("INSERT INTO watchlists (deployment_id, bundle_sha256, signer_fingerprint, deployment_ref, "
+                   "valid_from, valid_until, imported_at, accepted, rejected, report) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [deployment_id, bundle, "bench", "BENCH", now - 3600, now + 8 * 3600, now, len(rows), 0,
+                    json.dumps({"entries": len(rows), "accepted": len(rows), "rejected": [], "duplicates": [],
+                                **({"operating_point": op} if op else {})})])
+    return op
+
+
 @contextmanager
-def bench_state(cfg: AppConfig, recognizer: Recognizer,
-                watchlist: Sequence[tuple[str, Path]]) -> Iterator[tuple[AppConfig, sqlite_utils.Database]]:
+def bench_state(cfg: AppConfig, recognizer: Recognizer, watchlist: Sequence[tuple[str, Path]], *,
+                fused: Sequence[tuple[str, Sequence[Path]]] = (), calibration: ScoreCalibration | None = None,
+                ) -> Iterator[tuple[AppConfig, sqlite_utils.Database]]:
     """A throwaway state directory: `cfg` pointed at it, and its database with an open deployment and
-    `watchlist` enrolled; both are deleted on exit."""
+    `watchlist` enrolled (or, with `fused`, several photos per subject fused and the list's operating point
+    stored, as an import does); both are deleted on exit."""
     with tempfile.TemporaryDirectory(prefix="lfr-bench-") as tmp:
         run_cfg = replace(cfg, paths=PathsConfig(state_dir=tmp, config_dir=tmp))
         db = open_config_db(run_cfg)
         try:
-            add_watchlist(db, open_deployment(db, threshold=cfg.match.threshold), recognizer, watchlist)
+            dep = open_deployment(db, threshold=cfg.match.threshold)
+            if fused:
+                if calibration is None:
+                    raise DataError("a fused watchlist needs the score calibration for its operating point")
+                add_fused_watchlist(db, dep, recognizer, fused, calibration=calibration,
+                                    policy=ThresholdPolicy.from_config(cfg))
+            else:
+                add_watchlist(db, dep, recognizer, watchlist)
             yield run_cfg, db
         finally:
             db.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -82,7 +81,7 @@ class OpenCVSource(ReconnectingSource):
             raise DataError(f"camera {self.camera}: video file {self.target} does not exist")
         self._closed = False
         self._wake.clear()
-        self._retry_at = time.monotonic()
+        self._retry_at = self.clock.monotonic()
         self._connect()
 
     def read(self, timeout: float) -> Frame | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -77,7 +76,7 @@ class Picamera2Source(ReconnectingSource):
         """Start the camera; a camera that fails to start is retried by `read` with backoff."""
         self._closed = False
         self._wake.clear()
-        self._retry_at = time.monotonic()
+        self._retry_at = self.clock.monotonic()
         self._start_camera()
 
     def _start_camera(self) -> bool:

@@ -88,6 +88,11 @@ def register(bsub: argparse._SubParsersAction) -> None:
     s = pipe.add_argument_group("scene and videos")
     s.add_argument("--people", type=int, default=200, help="scene: people walking past (default 200)")
     s.add_argument("--watchlisted", type=int, default=20, help="scene: of whom on the watchlist (default 20)")
+    s.add_argument("--list-size", type=int, default=0,
+                   help="scene: fill the watchlist to this many entries with people who do not walk past, "
+                        "its threshold set by match.policy as an import would (default: only the watchlisted)")
+    s.add_argument("--photos", type=int, default=1,
+                   help="scene with --list-size: reference photos fused per entry where people have them (1-5)")
     s.add_argument("--live-seconds", type=float, default=20.0,
                    help="scene: seconds replayed live at 15 fps for drops (default 20; 0 = skip)")
     s.add_argument("--video", type=Path, action="append",
@@ -134,7 +139,8 @@ def _pipeline(args: argparse.Namespace) -> int:
         result["accelerator"] = recognizer.health()
         if "scene" in whats:
             result.update(bench_scene(cfg, recognizer, calibration, data, people=args.people,
-                                      watchlisted=args.watchlisted, live_seconds=args.live_seconds))
+                                      watchlisted=args.watchlisted, live_seconds=args.live_seconds,
+                                      list_size=args.list_size, photos=args.photos))
         if "videos" in whats:
             videos = args.video or [data / v for v in DEFAULT_VIDEOS]
             result["videos"] = [bench_video(cfg, recognizer, calibration, v, data / "lfw",

@@ -138,3 +138,27 @@ def test_version_2_manifests_are_checked(good_bundle: Path, keys: Keys, clock: F
     resign(m, keys.private, to_v2(1))
     verified = verify_bundle(write_members(tmp_path / "one.lfrw", m), keys.trusted, clock)
     assert verified.manifest.format_version == 2 and all(len(e.photos) == 1 for e in verified.manifest.entries)
+
+
+def test_the_import_command_reports_each_photo(tmp_path: Path, keys: Keys, photo_dir: Path, trio: Trio,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from firmware.cli.main import main
+    from firmware.watchlist.manifest import format_instant
+
+    config = tmp_path / "appliance.toml"
+    config.write_text(f'[paths]\nstate_dir = "{tmp_path / "state"}"\n'
+                      f'[watchlist]\ntrusted_keys_dir = "{keys.trusted_dir}"\n')
+    now = time.time()
+    assert main(["watchlist", "build", "--images", str(photo_dir), "--entries", str(_columns_csv(tmp_path, trio)),
+                 "--deployment", "OP-CLI", "--valid-from", format_instant(now - 3600),
+                 "--valid-until", format_instant(now + 8 * 3600), "--key", str(keys.private_path),
+                 "--out", str(tmp_path / "stick" / "day.lfrw"), "--config", str(config)]) == 0
+    cfg = ["--config", str(config)]
+    assert main(["deployment", "start", "--authority", "OP-CLI", "--officer", "PC A", "--location", "Sq",
+                 *cfg]) == 0
+    capsys.readouterr()
+    assert main(["watchlist", "import", str(tmp_path / "stick"), *cfg]) == 0
+    out = capsys.readouterr().out
+    assert "M-0" in out and "3 of 4 photos fused" in out and "rejected: no face" in out
