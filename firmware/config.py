@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.util
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,24 @@ def opt(default: Any, doc: str, *, min: float | None = None, max: float | None =
         choices: tuple[Any, ...] | None = None) -> Any:
     """A config field with its documentation and limits (`firmware.records.spec`), checked by `load_config`."""
     return records.spec(default, doc, min=min, max=max, choices=choices)
+
+
+def check_file_name(path: str, value: str, folder: str) -> None:
+    """A file name that must stay inside `folder`: one plain name, no separators, no `..`, not absolute."""
+    if (not value or value in (".", "..") or "/" in value or "\\" in value or "\x00" in value
+            or Path(value).is_absolute()):
+        raise ConfigError(f"{path}: {value!r} must be a plain file name inside {folder} (no folders, no '..', "
+                          "not an absolute path)")
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1): reachable from this machine only."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,9 @@ class StorageConfig:
                               "allows shortening it, never lengthening it past 30", min=1, max=30)
     busy_timeout_ms: int = opt(5000, "milliseconds a write waits for another process's lock before failing",
                                min=100, max=60000)
+
+    def __post_init__(self) -> None:
+        check_file_name("storage.db_file", self.db_file, "paths.state_dir")
 
 
 @dataclass(frozen=True)
@@ -267,6 +289,15 @@ class ViewerConfig:
     retention_days: int = opt(30, "days after capture when the laptop drops alert images (policy: at most 30)",
                               min=1, max=30)
     sound: bool = opt(True, "beep in the browser when a new alert arrives")
+    allow_remote: bool = opt(False, "serve the viewer's page on a viewer.host that is not loopback (the page "
+                                    "then answers the van LAN: anyone there can see alerts); off by default")
+
+    def __post_init__(self) -> None:
+        check_file_name("viewer.db_file", self.db_file, "viewer.state_dir")
+        if not self.allow_remote and not is_loopback(self.host):
+            raise ConfigError(f"viewer.host: {self.host!r} is not a loopback address; the operator's page "
+                              "shows alerts and takes decisions, so serving it to the network needs "
+                              "viewer.allow_remote = true")
 
 
 # -- appliance wiring: link, health, stop flag, disk limit --
@@ -369,6 +400,11 @@ def load_config(path: Path | str | None) -> AppConfig:
             data = tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it "
+                          "as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     try:

@@ -6,8 +6,19 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+# Property-based tests (hypothesis): the default profile runs in `make test`; the slow one is a command run
+# by hand, at least 10,000 examples per target (docs/security.md):
+#   .venv/bin/python -m pytest -p no:cacheprovider --hypothesis-profile=slow -m properties tests
+settings.register_profile("default", max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("slow", max_examples=10_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def shared_data_dir() -> Path:

@@ -100,3 +100,14 @@ def test_lfr_keys_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     os.chmod(tmp_path / "van" / "link.key_secret", 0o644)
     assert main(["keys", "show", "--config", str(config)]) == 2
     assert "mode 0644" in capsys.readouterr().err
+
+
+def test_a_flood_of_unpaired_handshakes_is_a_few_warnings(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 13, finding 8: 300 handshakes with fresh unpaired keys wrote 294 warnings (the journal could be
+    flooded before authentication). Now one warning a minute names how many were held back."""
+    allowed = AllowedKeys(tmp_path / "allowed_keys")
+    with caplog.at_level("WARNING"):
+        for _ in range(300):
+            assert not allowed.callback("global", zmq.curve_keypair()[0])
+    assert len([r for r in caplog.records if "unpaired key" in r.getMessage()]) == 1

@@ -72,11 +72,12 @@ def test_alert_carries_jpegs_as_frames_not_json() -> None:
     alert = dataclasses.replace(make_alert(3), context_jpeg=tiny_jpeg(9))
     header, probe, reference, context = alert.encode()
     fields = json.loads(header)
-    assert fields["type"] == "alert" and fields["v"] == 2
+    assert fields["type"] == "alert" and fields["v"] == 3
     assert "probe_jpeg" not in fields and "reference_jpeg" not in fields and "context_jpeg" not in fields
     assert probe == alert.probe_jpeg and reference == alert.reference_jpeg and context == alert.context_jpeg
     assert set(fields) - {"type", "v"} == {"alert_id", "seq", "t_wall", "camera", "track_id", "subject_id",
-                                             "subject_name", "category", "reason", "score", "prev_seq"}
+                                             "subject_name", "category", "reason", "score", "prev_seq",
+                                             "persisted"}
     assert decode([header, probe, reference, context]) == alert
 
 
@@ -84,7 +85,7 @@ def test_a_version_1_alert_without_its_context_frame_still_decodes() -> None:
     """Alert version 2 adds the context frame (issue 14); a viewer reads an appliance that was not updated."""
     alert = make_alert(4)
     header, probe, reference, _ = alert.encode()
-    old = json.dumps({**json.loads(header), "v": 1}).encode()
+    old = json.dumps({**{k: v for k, v in json.loads(header).items() if k != "persisted"}, "v": 1}).encode()
     got = decode([old, probe, reference])
     assert isinstance(got, Alert) and got.context_jpeg == b"" and got.probe_jpeg == alert.probe_jpeg
     with pytest.raises(MessageError, match="needs 4 frames"):
@@ -111,7 +112,7 @@ BAD = {
     "oversize header": ([b" " * (MAX_HEADER_BYTES + 1)], "oversize"),
     "unknown type": (_frames({"type": "exec", "v": 1}), "unknown_type"),
     "type not text": (_frames({"type": ["alert"], "v": 1}), "unknown_type"),
-    "version 3": (_frames({**_header(ALERT), "v": 3}, *JPEGS), "unknown_version"),
+    "version 4": (_frames({**_header(ALERT), "v": 4}, *JPEGS), "unknown_version"),
     "version missing": (_frames({k: v for k, v in _header(ALERT).items() if k != "v"}, *JPEGS),
                         "unknown_version"),
     "version true": (_frames({**_header(Ack(alert_id=ID, seq=1)), "v": True}), "unknown_version"),
@@ -159,7 +160,8 @@ def test_packed_preview_must_describe_itself_exactly(blob: bytes) -> None:
 def test_a_version_3_health_still_decodes_with_no_operating_point() -> None:
     """An appliance from before issue 12 sends health version 3: the viewer takes it, op fields unset."""
     op_fields = [f for f in HEALTH.__dataclass_fields__ if f.startswith("op_")]
-    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k not in op_fields}
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items()
+              if k not in op_fields and k != "alerts_not_recorded"}
     old = decode([json.dumps({**header, "v": 3}).encode()])
     assert isinstance(old, Health) and old.import_outcome == "accepted"
     assert all(getattr(old, f) is None for f in op_fields) and len(op_fields) == 7
@@ -187,7 +189,7 @@ IMPORT_FIELDS = [f for f in HEALTH.__dataclass_fields__ if f.startswith("import_
 
 def test_health_carries_the_import_result_and_the_disk_state() -> None:
     header = json.loads(HEALTH.encode()[0])
-    assert header["v"] == 4 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
+    assert header["v"] == 5 and header["import_outcome"] == "accepted" and header["import_rejected"] == 18
     assert header["disk_low"] is False and header["accelerator"] == "cpu"
     assert decode(HEALTH.encode()) == HEALTH
     low = dataclasses.replace(HEALTH, disk_low=True)
@@ -196,7 +198,8 @@ def test_health_carries_the_import_result_and_the_disk_state() -> None:
 
 def test_a_version_2_health_still_decodes_with_no_disk_state() -> None:
     """An appliance from before protocol 1.3 sends health version 2 without `disk_low`: it stays unset."""
-    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k != "disk_low" and not k.startswith("op_")}
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items()
+              if k not in ("disk_low", "alerts_not_recorded") and not k.startswith("op_")}
     old = decode([json.dumps({**header, "v": 2}).encode()])
     assert isinstance(old, Health) and old.disk_low is None and old.import_accepted == 182
 
@@ -205,7 +208,7 @@ def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
     """An appliance from before protocol 1.2 sends health version 1 without the import fields: the viewer
     takes it, and the import fields stay unset."""
     header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items()
-              if k not in IMPORT_FIELDS and k != "disk_low" and not k.startswith("op_")}
+              if k not in IMPORT_FIELDS and k not in ("disk_low", "alerts_not_recorded") and not k.startswith("op_")}
     old = decode([json.dumps({**header, "v": 1}).encode()])
     assert isinstance(old, Health) and old.watchlist_size == 182
     assert all(getattr(old, f) is None for f in IMPORT_FIELDS) and len(IMPORT_FIELDS) == 7
@@ -215,8 +218,9 @@ def test_a_version_1_health_still_decodes_with_no_import_result() -> None:
     ({"v": 1}, "unknown_field"),  # a version 1 message has no import fields
     ({"v": 2}, "unknown_field"),  # nor a version 2 one `disk_low`
     ({"disk_low": "yes"}, "bad_field"), ({"disk_low": 1}, "bad_field"),
-    ({"v": 3}, "unknown_field"),  # nor a version 3 one the operating point
-    ({"v": 5}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
+    ({"v": 3}, "unknown_field"),  # nor a version 3 one the operating point (nor `alerts_not_recorded`)
+    ({"v": 4}, "unknown_field"),  # nor a version 4 one `alerts_not_recorded`
+    ({"v": 6}, "unknown_version"), ({"v": 0}, "unknown_version"), ({"v": 1.0}, "unknown_version"),
     ({"import_outcome": "maybe"}, "bad_field"), ({"import_accepted": -1}, "bad_field"),
     ({"import_reason": "x" * 201}, "bad_field")])
 def test_health_versions_and_import_fields_are_checked(change: dict, kind: str) -> None:
@@ -241,3 +245,19 @@ def test_version_2_needs_its_fields_and_older_versions_only_for_types_that_allow
             if since > oldest:
                 empty = None if not f.metadata.get("frame") else b""  # a newer image frame defaults to empty
                 assert f.default == empty, f"{cls.TYPE}.{f.name} is newer than version {oldest} but required"
+
+
+def test_a_version_4_health_still_decodes_with_no_alert_recording_state() -> None:
+    """An appliance from before issue 13 sends health version 4: `alerts_not_recorded` stays unset."""
+    header = {k: v for k, v in json.loads(HEALTH.encode()[0]).items() if k != "alerts_not_recorded"}
+    old = decode([json.dumps({**header, "v": 4}).encode()])
+    assert isinstance(old, Health) and old.alerts_not_recorded is None and old.import_outcome == "accepted"
+
+
+def test_a_version_2_alert_is_taken_as_stored_on_the_van() -> None:
+    """Alert version 3 adds `persisted` (issue 13); an appliance that was not updated sends version 2."""
+    alert = make_alert(5)
+    header, *frames = alert.encode()
+    old = json.dumps({**{k: v for k, v in json.loads(header).items() if k != "persisted"}, "v": 2}).encode()
+    got = decode([old, *frames])
+    assert isinstance(got, Alert) and got.persisted is None and got.persisted is not False

@@ -217,3 +217,15 @@ def test_the_viewer_takes_health_from_an_appliance_of_either_version() -> None:
     assert old.disk_low is None and old.op_list_size is None  # nor what later versions added
     got = viewer.handle(new.encode(), 0.1).health
     assert got == new and viewer.rejects.counts == {}
+
+
+def test_one_session_per_laptop_key() -> None:
+    """Issue 13, finding 6: a second live connection with the same laptop key is refused (nothing of its
+    messages counts), another key may still connect, and the key is free again once the first went quiet."""
+    p = ApplianceProtocol(T)
+    p.handle(PEER, VIEWER_BEAT, 0.0, key=b"laptopA")
+    copy = p.handle(OTHER, Ack(alert_id=str(uuid.uuid4()), seq=1).encode(), 0.5, key=b"laptopA")
+    assert copy.refused and copy.acked == [] and p.active == PEER and OTHER not in p.peers
+    assert p.handle(b"\x00peer3", VIEWER_BEAT, 0.6, key=b"laptopB").new_peer  # another laptop: as before
+    later = p.handle(OTHER, VIEWER_BEAT, 3.1, key=b"laptopA")  # the first (PEER) is quiet since 0.0
+    assert not later.refused and OTHER in p.peers

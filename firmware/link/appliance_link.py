@@ -36,6 +36,8 @@ from firmware.link.protocol import ApplianceProtocol
 log = logging.getLogger(__name__)
 
 OUTBOX_CHECK_S = 0.1
+MAX_UNRECORDED = 256
+"""Alerts the van could not write (disk full) kept in memory for the viewer; beyond it none more is taken."""
 """Seconds between outbox scans when nobody called `notify`."""
 
 
@@ -48,7 +50,7 @@ class OutboxStore(Protocol):
 
     def mark_sent(self, alert_ids: Iterable[str], when: float) -> None: ...
 
-    def acknowledge(self, alert_ids: Iterable[str]) -> int: ...
+    def acknowledge(self, alert_ids: Iterable[str], when: float) -> int: ...
 
     def close(self) -> None: ...
 
@@ -84,6 +86,8 @@ class ApplianceLink:
         self._health: Health | None = None
         self._last_scan = self._last_health = 0.0
         self._unsendable: set[str] = set()  # outbox rows that cannot be decoded (logged once each)
+        self._unrecorded: dict[str, Alert] = {}  # alerts the van could not write: sent from memory until acked
+        self._unrecorded_lock = threading.Lock()
         self._closed = False
         self._ctx = zmq.Context()
         self._auth = ThreadAuthenticator(self._ctx, log=logging.getLogger(__name__ + ".zap"))
@@ -133,6 +137,29 @@ class ApplianceLink:
                 self._wake_tx.send(b"", zmq.NOBLOCK)
             except zmq.Again:
                 pass  # wake-ups already waiting: the worker is about to scan anyway
+
+    def keep_unrecorded(self, alert: Alert) -> bool:
+        """Send `alert` (marked not persisted) from memory until the viewer acknowledges it: the van could not
+        write it. False when MAX_UNRECORDED are held already (the caller must stop taking new faces)."""
+        with self._unrecorded_lock:
+            if len(self._unrecorded) >= MAX_UNRECORDED:
+                return False
+            self._unrecorded[alert.alert_id] = alert
+        self.notify()
+        return True
+
+    def can_take_alerts(self) -> bool:
+        """True while an alert the van cannot write would still reach the operator: the viewer is connected
+        and the memory for such alerts is not full."""
+        with self._unrecorded_lock:
+            room = len(self._unrecorded) < MAX_UNRECORDED
+        return room and self.is_link_up
+
+    @property
+    def unrecorded_count(self) -> int:
+        """Alerts held in memory only, not yet acknowledged by the viewer."""
+        with self._unrecorded_lock:
+            return len(self._unrecorded)
 
     def set_health(self, health: Health) -> None:
         """The newest health state, sent to the viewer every `health_interval` seconds."""
@@ -244,7 +271,7 @@ class ApplianceLink:
             except zmq.Again:
                 break
             peer, frames = parts[0].bytes, [p.bytes for p in parts[1:]]
-            events = self.protocol.handle(peer, frames, self.clock.monotonic())
+            events = self.protocol.handle(peer, frames, self.clock.monotonic(), _laptop_key(parts[-1]))
             if events.new_peer:
                 self._log_peer(parts[-1])
             acked.extend(a.alert_id for a in events.acked)
@@ -254,7 +281,17 @@ class ApplianceLink:
                 self._decide(peer, decision)
             for event in events.handheld_events:
                 self._record_handheld(peer, event)
-        return db.acknowledge(acked) if acked else 0
+        with self._unrecorded_lock:
+            stored = [a for a in acked if self._unrecorded.pop(a, None) is None]
+        if not stored:
+            return len(acked)
+        try:
+            return db.acknowledge(stored, self.clock.time())
+        except (sqlite3.OperationalError, StorageError) as exc:
+            # a full disk cannot even delete: the rows are resent and dropped by the viewer as duplicates,
+            # and the alerts in memory keep flowing
+            log.warning("acknowledged alerts not removed from the outbox (%s); they will be resent", exc)
+            return 0
 
     def _log_peer(self, frame: zmq.Frame) -> None:
         try:
@@ -297,19 +334,26 @@ class ApplianceLink:
         unsendable = self._unsendable
         if not self.protocol.is_up(now) or self.protocol.active is None:
             return
+        with self._unrecorded_lock:
+            memory = dict(self._unrecorded)
         pending = [p for p in db.pending(self.config.window + len(unsendable))
-                   if p[0] not in unsendable]
+                   if p[0] not in unsendable and p[0] not in memory]
+        pending = sorted(pending + [(a.alert_id, a.seq) for a in memory.values()], key=lambda p: p[1])
         sent: list[str] = []
         for alert_id, prev_seq in self.protocol.due_alerts(pending, now):
-            alert = db.load(alert_id)
+            alert = memory.get(alert_id) or db.load(alert_id)
             if alert is None:
                 unsendable.add(alert_id)
                 continue
             if not self._send(self.protocol.active, alert.with_prev(prev_seq)):
                 break
             self.protocol.sender.mark_sent(alert_id, now)
-            sent.append(alert_id)
-        db.mark_sent(sent, self.clock.time())
+            if alert_id not in memory:
+                sent.append(alert_id)
+        try:
+            db.mark_sent(sent, self.clock.time())
+        except (sqlite3.OperationalError, StorageError) as exc:
+            log.debug("send times not recorded (%s)", exc)
 
     def _send(self, peer: bytes | None, message: Message) -> bool:
         """Send to one viewer connection; False when it is gone (forgotten) or not keeping up."""
@@ -325,3 +369,12 @@ class ApplianceLink:
             self.protocol.peer_gone(peer)
             return False
         return True
+
+
+def _laptop_key(frame: zmq.Frame) -> bytes | None:
+    """The CURVE public key (Z85) the ZAP handshake authenticated for the connection `frame` came on."""
+    try:
+        user = frame.get("User-Id")
+    except (zmq.ZMQError, ValueError):
+        return None
+    return str(user).encode() if user else None

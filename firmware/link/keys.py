@@ -20,6 +20,7 @@ import zmq
 from zmq.utils import z85
 
 from firmware.errors import KeyFileError
+from firmware.throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ class AllowedKeys:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._warned: set[bytes] = set()  # refused keys already logged as a warning (repeats: debug)
+        self.warnings = ThrottledLog(log)  # unauthenticated handshakes: a few warning lines, not one each
 
     def entries(self) -> dict[bytes, str]:
         """Paired public keys (Z85) and their comments."""
@@ -201,10 +202,7 @@ class AllowedKeys:
             log.error("refusing every laptop: %s", exc)
             return False
         if not allowed:
-            level = logging.DEBUG if key in self._warned else logging.WARNING
-            if len(self._warned) < 1000:
-                self._warned.add(bytes(key))
-            log.log(level, "refused a laptop with unpaired key %s", fingerprint(bytes(key)))
+            self.warnings.warning("unpaired", "refused a laptop with unpaired key %s", fingerprint(bytes(key)))
         return allowed
 
     def _save(self, keys: dict[bytes, str]) -> None:

@@ -93,7 +93,7 @@ class Alert(Message):
     """
 
     TYPE: ClassVar[str] = "alert"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     MIN_VERSION: ClassVar[int] = 1
     alert_id: str = _f(is_uuid=True)
     seq: int = _f(min=1)
@@ -110,6 +110,10 @@ class Alert(Message):
     prev_seq: int | None = _f(min=1, default=None)
     context_jpeg: bytes = _jpeg(since=2)
     """The whole frame at preview size, the subject outlined and every other face pixelated on the van."""
+    persisted: bool | None = _f(default=None, since=3)
+    """False when the van could not write the alert (disk full): it lives only in the appliance's memory, is
+    sent all the same, and is gone from the van after a restart (version 3, issue 13); True or None (an
+    older appliance) when it is stored on the van."""
 
     def with_prev(self, prev_seq: int | None) -> Alert:
         """This alert as sent now: carrying the seq of the next lower alert still unacknowledged."""
@@ -177,10 +181,11 @@ class Health(Message):
     Version 4 adds the loaded list's operating point (`firmware.match.operating_point`): list size, photos
     per entry, threshold in force (score and cosine), expected false alerts per 10,000 tracks, expected TPIR,
     and the warning when the list is too large for the false-alert budget.
+    Version 5 adds `alerts_not_recorded`: the van cannot write alerts (disk full); they are sent from memory.
     """
 
     TYPE: ClassVar[str] = "health"
-    VERSION: ClassVar[int] = 4
+    VERSION: ClassVar[int] = 5
     MIN_VERSION: ClassVar[int] = 1
     t_wall: float = _f(min=0)
     cameras_fps: dict[str, float] = _f(min=0, max_len=16)
@@ -205,6 +210,8 @@ class Health(Message):
     op_false_alerts_per_10k: float | None = _f(min=0, max=10_000, default=None, since=4)
     op_expected_tpir: float | None = _f(min=0, max=1, default=None, since=4)
     op_warning: str | None = _f(max_len=500, default=None, since=4)
+    alerts_not_recorded: bool | None = _f(default=None, since=5)
+    """True while alerts cannot be written on the van (disk full): they reach the operator from memory."""
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,8 @@ class ApplianceEvents:
     handheld_events: list[HandheldEvent] = field(default_factory=list)
     replies: list[Message] = field(default_factory=list)
     new_peer: bool = False
+    refused: bool = False
+    """The message came from a second connection with a laptop key whose first connection is alive."""
 
 
 class ApplianceProtocol:
@@ -240,9 +242,32 @@ class ApplianceProtocol:
         self._answered_events: OrderedDict[str, HandheldEventAck] = OrderedDict()
         self._liveness = Liveness(timings.link_timeout)
         self._last_heartbeat: float | None = None
+        self.peer_keys: dict[bytes, bytes] = {}
+        """The laptop key (CURVE public key, Z85) of each peer connection, when the socket knows it."""
+        self._refused: OrderedDict[bytes, None] = OrderedDict()
 
-    def handle(self, peer: bytes, frames: Sequence[bytes], now: float) -> ApplianceEvents:
-        """Decode and act on one message from `peer`; malformed or unexpected ones change nothing."""
+    def _holder(self, key: bytes, peer: bytes, now: float) -> bytes | None:
+        """Another live connection (heard within link_timeout) with laptop key `key`, if any."""
+        for other, other_key in self.peer_keys.items():
+            if other != peer and other_key == key and now - self.peers.get(other, -1e18) < self.timings.link_timeout:
+                return other
+        return None
+
+    def _refuse(self, peer: bytes, key: bytes) -> ApplianceEvents:
+        """One viewer session per laptop key: a copied key (or a second viewer on the same laptop) must not
+        take the alert stream over and acknowledge alerts the operator never sees. Logged once per connection."""
+        if peer not in self._refused:
+            shown = key.decode("ascii", "replace")[:8]
+            log.warning("refused a second viewer connection with laptop key %s… while its first connection is "
+                        "alive (a copied key, or a second viewer on the same laptop)", shown)
+            self._refused[peer] = None
+            while len(self._refused) > 256:
+                self._refused.popitem(last=False)
+        return ApplianceEvents(refused=True)
+
+    def handle(self, peer: bytes, frames: Sequence[bytes], now: float, key: bytes | None = None) -> ApplianceEvents:
+        """Decode and act on one message from `peer` (laptop key `key` when known); malformed or unexpected
+        ones change nothing, and neither does any message of a second connection with a live key."""
         events = ApplianceEvents()
         try:
             message = decode(frames)
@@ -252,6 +277,10 @@ class ApplianceProtocol:
         except MessageError as exc:
             self.rejects.reject(exc)
             return events
+        if key is not None:
+            if self._holder(key, peer, now) is not None:
+                return self._refuse(peer, key)
+            self.peer_keys[peer] = key
         if peer not in self.peers or not self.is_up(now):
             # The newest connection gets the alerts; so does a remaining one when the active one went quiet.
             events.new_peer = peer not in self.peers
@@ -308,12 +337,14 @@ class ApplianceProtocol:
         self._last_heartbeat = now
         horizon = now - 4 * self.timings.link_timeout
         self.peers = {p: t for p, t in self.peers.items() if t >= horizon}
+        self.peer_keys = {p: k for p, k in self.peer_keys.items() if p in self.peers}
         live = [p for p, t in self.peers.items() if now - t < self.timings.link_timeout]
         return live, Heartbeat(role="appliance", t_wall=t_wall)
 
     def peer_gone(self, peer: bytes) -> None:
         """A send to `peer` failed because its connection is gone (a restarted viewer has a new id)."""
         self.peers.pop(peer, None)
+        self.peer_keys.pop(peer, None)
         if peer == self.active:
             self.active = None
             self._liveness.last_seen = None

@@ -51,6 +51,8 @@ class HealthReporter:
         self.cameras: dict[str, CameraHealth] = {c.name: CameraHealth(last_report=clock.monotonic())
                                                  for c in cfg.cameras}
         self.is_disk_low = False
+        self.alerts_not_recorded = False
+        """Set by the services while the hub cannot write alerts (they go to the operator from memory)."""
         self._next_log = clock.monotonic()
 
     def observe(self, msg: CameraMessage) -> None:
@@ -89,6 +91,7 @@ class HealthReporter:
                       watchlist_expires=record.valid_until if record else None,
                       deployment=f"{dep.authority} at {dep.location}"[:200] if dep else None,
                       **import_fields(last_import), disk_low=self.is_disk_low,
+                      alerts_not_recorded=self.alerts_not_recorded,
                       **operating_point_fields(active.operating_point if active else None))
 
     def report(self, last_import: ImportNotice | None = None) -> Health:
@@ -113,7 +116,9 @@ class HealthReporter:
             log.info("health: %s; cameras: %s; accelerator: %s; watchlist %d subject(s); deployment %s%s",
                      read_health(self.cfg.paths.state_dir).summary(), cams, health.accelerator,
                      health.watchlist_size, health.deployment or "none",
-                     "; DISK NEARLY FULL, probe crops not kept" if self.is_disk_low else "")
+                     ("; DISK NEARLY FULL, probe crops not kept" if self.is_disk_low else "") +
+                     ("; ALERTS NOT BEING RECORDED (sent to the operator from memory)"
+                      if self.alerts_not_recorded else ""))
         return health
 
 

@@ -11,6 +11,7 @@ reads the outbox itself, so `alert_recorded` only needs to wake it (`ApplianceLi
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -19,7 +20,7 @@ import sqlite_utils
 
 from firmware.config import PipelineConfig
 from firmware.decide.decider import SubjectCooldown
-from firmware.errors import LfrError
+from firmware.errors import LfrError, PolicyError
 from firmware.hardware.clock import Clock, SystemClock
 from firmware.link.messages import Alert
 from firmware.match.score import ScoreCalibration
@@ -39,6 +40,10 @@ class AlertSink(Protocol):
 
     def alert_recorded(self, alert: Alert) -> None: ...
 
+    def alert_unrecorded(self, alert: Alert) -> bool:
+        """An alert the van could not write (disk full): True when it was taken to be sent from memory."""
+        ...
+
 
 class PreviewSink(Protocol):
     """Given every pixelated preview frame; may drop frames (newest wins)."""
@@ -52,6 +57,10 @@ class NullSink:
     def alert_recorded(self, alert: Alert) -> None:
         """Nothing: the outbox keeps the alert for the link."""
 
+    def alert_unrecorded(self, alert: Alert) -> bool:
+        """No link to send it on: the alert is lost (and said so)."""
+        return False
+
     def preview(self, frame: PreviewFrame) -> None:
         """Nothing: previews are only ever shown live."""
 
@@ -61,6 +70,10 @@ class HubTotals:
     """What the hub did since it started."""
 
     alerts_recorded: int = 0
+    alerts_unrecorded: int = 0
+    """Alerts the van could not write (disk full) and sent from memory, marked not persisted."""
+    alerts_lost: int = 0
+    """Alerts neither written nor taken by the link (neither disk nor link could take them)."""
     alerts_refused: int = 0
     alerts_cooled: int = 0
     previews: int = 0
@@ -89,6 +102,9 @@ class Hub:
         self._deployment: Deployment | None = None
         # False while the disk is nearly full: new alerts keep no probe crop on the van (set by services.py)
         self.keep_probe: Callable[[], bool] = lambda: True
+        self.not_recorded_since: float | None = None
+        """Monotonic time of the first alert that could not be written since the last one that could."""
+        self._seq_floor = 0  # highest seq given to an alert kept in memory only: never given again
 
     def require_ready(self) -> Deployment:
         """The open deployment with its watchlist loaded; PolicyError saying what is missing otherwise."""
@@ -130,16 +146,53 @@ class Hub:
                        category=subject.category, reason=subject.reason, probe_jpeg=c.probe_jpeg,
                        reference_jpeg=subject.reference_jpeg, context_jpeg=c.context_jpeg)
         try:
-            alert = record_alert(self.db, new, actor=f"{self.actor}:{c.camera}", keep_probe=self.keep_probe())
-        except LfrError as exc:
+            alert = record_alert(self.db, new, actor=f"{self.actor}:{c.camera}", keep_probe=self.keep_probe(),
+                                 min_seq=self._seq_floor + 1)
+        except PolicyError as exc:
             self.totals.alerts_refused += 1
             log.error("alert from camera %s not recorded: %s", c.camera, exc)
             return
+        except LfrError as exc:  # the disk (or the database) cannot take it: the operator must still see it
+            self._keep_in_memory(new, exc)
+            return
+        if self.not_recorded_since is not None:
+            log.warning("alerts are recorded on the van again (alert %s, seq %d)", alert.alert_id, alert.seq)
+            self.not_recorded_since = None
         self.cooldown.mark(c.subject_id, c.t_mono)
         self.totals.alerts_recorded += 1
         log.info("alert %s (seq %d) recorded: camera %s, score %.3f", alert.alert_id, alert.seq, c.camera,
                  c.score)
         self.alert_sink.alert_recorded(alert)
+
+    def _keep_in_memory(self, new: NewAlert, exc: LfrError) -> None:
+        """An alert the van cannot write: give it the next seq (never reused: later writes start above it)
+        and hand it to the link, which sends it from memory marked not persisted."""
+        if self.not_recorded_since is None:
+            self.not_recorded_since = self.clock.monotonic()
+        try:
+            stored = int(self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM alerts").fetchone()[0])
+        except (sqlite3.Error, LfrError) as read_exc:  # the floor alone still never repeats a seq
+            log.debug("highest stored seq not read: %s", read_exc)
+            stored = 0
+        self._seq_floor = max(stored, self._seq_floor) + 1
+        alert = Alert(alert_id=new.id, seq=self._seq_floor, t_wall=new.t_wall, camera=new.camera,
+                      track_id=new.track_id, subject_id=new.subject_id, subject_name=new.subject_name,
+                      category=new.category, reason=new.reason, score=new.score, probe_jpeg=new.probe_jpeg or b"",
+                      reference_jpeg=new.reference_jpeg or b"", persisted=False)
+        if self.alert_sink.alert_unrecorded(alert):
+            self.cooldown.mark(new.subject_id, new.t_mono)
+            self.totals.alerts_unrecorded += 1
+            log.error("alert %s (seq %d) from camera %s NOT RECORDED on the van (%s): sent to the operator from "
+                      "memory, marked not persisted", new.id, alert.seq, new.camera, exc)
+        else:
+            self.totals.alerts_lost += 1
+            log.error("alert %s from camera %s LOST: not recorded on the van (%s) and the link cannot take it",
+                      new.id, new.camera, exc)
+
+    @property
+    def is_recording(self) -> bool:
+        """False while alerts cannot be written on the van: from the first failure until an alert is written."""
+        return self.not_recorded_since is None
 
     def tick(self) -> None:
         """Periodic work: notice a new watchlist, flush counters when `stats_flush_s` has passed."""

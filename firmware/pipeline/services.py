@@ -12,6 +12,7 @@ the cameras' stats messages, and does the periodic work in `tick()` on the hub's
 from __future__ import annotations
 
 import logging
+import typing
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -49,6 +50,14 @@ class ServicesLink(Protocol):
     def close(self) -> None: ...
 
 
+class MemoryLink(Protocol):
+    """What the services use, when the link has it, for alerts the van cannot write (ApplianceLink)."""
+
+    def keep_unrecorded(self, alert: Alert) -> bool: ...
+
+    def can_take_alerts(self) -> bool: ...
+
+
 class HubServices:
     """Link, recorders, lights and health around one `Hub`; `tick()` from the hub loop, `close()` at the end."""
 
@@ -83,6 +92,7 @@ class HubServices:
         hub.alert_sink = self
         hub.preview_sink = self
         hub.keep_probe = lambda: not self.reporter.is_disk_low
+        self._held_for_alerts = False  # capture held because neither the disk nor the link can take an alert
         self._closed = False
 
     # -- sinks and observation (hub thread) --------------------------------------------------------------
@@ -92,6 +102,15 @@ class HubServices:
         if self._link_sinks is not None:
             self._link_sinks.alert_recorded(alert)
         self.lights.indicators.alert()
+
+    def alert_unrecorded(self, alert: Alert) -> bool:
+        """An alert the van could not write: the link sends it from memory (marked not persisted) when it can
+        take it; the lights and buzzer signal it like any alert."""
+        link = self.link if self.link is not None and hasattr(self.link, "keep_unrecorded") else None
+        taken = bool(link is not None and typing_cast_memory(link).keep_unrecorded(alert))
+        if taken:
+            self.lights.indicators.alert()
+        return taken
 
     def preview(self, frame: PreviewFrame) -> None:
         """Forward a pixelated preview frame, unless capture is stopped (then the viewer's preview is black)."""
@@ -109,15 +128,43 @@ class HubServices:
         for stop in self.lights.take_presses():
             self.set_stopped(stop, actor="stop-button")
         now = self.clock.monotonic()
+        self._hold_capture_unless_alerts_can_go()
         self.lights.indicators.show(self.state())
         if now >= self._next_health:
             self._next_health = now + self.cfg.link.health_interval
+            self.reporter.alerts_not_recorded = not self.hub.is_recording
             if self.lights.read_import():
                 self.lights.indicators.show(self.state())
             self._send_health()
 
+    def can_take_alerts(self) -> bool:
+        """True while a new alert would reach the operator: the disk takes it, or the link from memory."""
+        if self.hub.is_recording:
+            return True
+        link = self.link if self.link is not None and hasattr(self.link, "can_take_alerts") else None
+        return bool(link is not None and typing_cast_memory(link).can_take_alerts())
+
+    def _hold_capture_unless_alerts_can_go(self) -> None:
+        """Stop taking new faces (the capture stop flag) while neither the disk nor the link can take an alert,
+        and release that hold, and only that one, when the link can take alerts again. The disk is known to
+        take alerts again only when one is written; a hold with the link gone lasts until the link is back
+        (or the appliance restarts after the disk was freed): no face is scanned that could alert no one."""
+        can = self.can_take_alerts()
+        if not can and not self._held_for_alerts and not self.lights.is_paused():
+            self._held_for_alerts = True
+            self.lights.stop_flag.set(True)
+            self.lights.indicators.set_stopped(True)
+            log.error("capture HELD: alerts can be neither recorded on the van nor sent to the operator")
+        elif can and self._held_for_alerts:
+            self._held_for_alerts = False
+            self.lights.stop_flag.set(False)
+            self.lights.indicators.set_stopped(False)
+            log.warning("capture resumed: alerts can be %s again",
+                        "recorded" if self.hub.is_recording else "sent to the operator")
+
     def set_stopped(self, stopped: bool, *, actor: str) -> None:
         """Stop or resume capture in every camera, audited; a stop blacks out the viewer's preview."""
+        self._held_for_alerts = False  # the operator's word replaces the automatic hold
         self.lights.set_stopped(stopped, actor=actor)
         if stopped and self.link is not None:
             for name in self.reporter.cameras:
@@ -126,7 +173,7 @@ class HubServices:
 
     def state(self) -> ApplianceState:
         """The facts the status LED and the sign relay are derived from."""
-        return self.lights.state(fault=self.reporter.is_camera_silent(),
+        return self.lights.state(fault=self.reporter.is_camera_silent() or not self.hub.is_recording,
                                  watchlist_loaded=self.hub.watcher.current() is not None,
                                  has_link=self.link is not None)
 
@@ -158,3 +205,8 @@ def black_preview(camera: str, t_wall: float, width: int = 640, height: int = 36
     """A black frame for the viewer while capture is stopped (nothing of the street leaves the van)."""
     ok, jpeg = cv2.imencode(".jpg", np.zeros((height, width, 3), np.uint8))
     return Preview(camera=camera, t_wall=t_wall, width=width, height=height, jpeg=jpeg.tobytes())
+
+
+def typing_cast_memory(link: object) -> MemoryLink:
+    """`link` as the link's memory side (checked with hasattr by the caller)."""
+    return typing.cast(MemoryLink, link)

@@ -51,13 +51,15 @@ class NewAlert:
     """The whole frame at preview size, the subject outlined and every other face pixelated (camera-made)."""
 
 
-def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str, keep_probe: bool = True) -> Alert:
+def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str, keep_probe: bool = True,
+                 min_seq: int = 1) -> Alert:
     """Write the alert, its outbox message, its audit row and the stats in ONE transaction; return the alert
     as stored and sent (with its `seq`).
 
     Refuses (PolicyError) unless `alert.deployment_id` is the open deployment. Nothing is written if any
     step fails. `keep_probe=False` (disk nearly full) leaves the alerts row without the probe crop while the
-    outbox message still carries it to the operator; the audit row says so.
+    outbox message still carries it to the operator; the audit row says so. `min_seq`: the lowest seq the
+    alert may take (above any seq the hub handed out to alerts it could not write, so none is reused).
     """
     if not 0.0 <= alert.score <= 1.0:
         raise StorageError(f"alert score {alert.score} is outside 0..1")
@@ -65,7 +67,7 @@ def record_alert(db: sqlite_utils.Database, alert: NewAlert, *, actor: str, keep
         open_row = db.execute("SELECT id FROM deployments WHERE stopped IS NULL").fetchone()
         if open_row is None or open_row[0] != alert.deployment_id:
             raise PolicyError(f"alert for deployment {alert.deployment_id} refused: it is not the open one")
-        seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts").fetchone()[0])
+        seq = max(int(min_seq), int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts").fetchone()[0]))
         db.execute(
             "INSERT INTO alerts (id, seq, deployment_id, t_wall, t_mono, camera, track_id, subject_id, "
             "score, probe_jpeg, reference_jpeg, category, reason, state, context_jpeg) "

@@ -119,9 +119,9 @@ class Outbox:
         """Count one more send attempt for each alert, at wall-clock time `when`."""
         mark_sent(self.db, alert_ids, when)
 
-    def acknowledge(self, alert_ids: Iterable[str]) -> int:
-        """Delete acknowledged alerts and audit each delivery; returns how many went."""
-        return acknowledge(self.db, alert_ids)
+    def acknowledge(self, alert_ids: Iterable[str], when: float) -> int:
+        """Delete acknowledged alerts and audit each delivery at wall-clock `when`; returns how many went."""
+        return acknowledge(self.db, alert_ids, when)
 
     def close(self) -> None:
         """Close the connection."""

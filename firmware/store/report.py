@@ -198,13 +198,26 @@ def render_json(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=2, sort_keys=True) + "\n"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A text cell starting with one of these is taken as a formula by spreadsheet programs (CSV injection)."""
+
+
+def spreadsheet_safe(value: object) -> object:
+    """`value` for a CSV cell: text that a spreadsheet would run as a formula (`=HYPERLINK(...)` typed as
+    a location or an officer's name) gets a leading apostrophe, so it is shown as text; numbers pass."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def render_csv(report: dict[str, Any]) -> str:
-    """Two columns, metric and value; empty value where a figure does not exist (e.g. no alerts)."""
+    """Two columns, metric and value; empty value where a figure does not exist (e.g. no alerts); text that
+    a spreadsheet would evaluate is neutralised (`spreadsheet_safe`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["metric", "value"])
     for key, value in summary_rows(report):
-        writer.writerow([key, "" if value is None else value])
+        writer.writerow([spreadsheet_safe(key), "" if value is None else spreadsheet_safe(value)])
     return out.getvalue()
 
 

@@ -79,12 +79,17 @@ def _v3_context(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE alerts ADD COLUMN context_jpeg BLOB")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_alerts, _v2_archived, _v3_context)
+def _v4_persisted(db: sqlite_utils.Database) -> None:
+    """`persisted`: 0 for an alert the van could not write (disk full) and sent from memory (issue 13)."""
+    db.execute("ALTER TABLE alerts ADD COLUMN persisted INTEGER NOT NULL DEFAULT 1")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_alerts, _v2_archived, _v3_context, _v4_persisted)
 """The viewer file's schema, applied by `store.db.open_db`; append only."""
 
 _SUMMARY_COLUMNS = ("id", "seq", "t_wall", "received", "camera", "track_id", "subject_id", "subject_name",
                     "category", "reason", "score", "deployment", "state", "outcome", "note", "decided_at",
-                    "refusal", "archived")
+                    "refusal", "archived", "persisted")
 _SUMMARY_SQL = ", ".join(_SUMMARY_COLUMNS) + (", context_jpeg IS NOT NULL AND length(context_jpeg) > 0, "
                                               "probe_jpeg IS NOT NULL AND length(probe_jpeg) > 0, "
                                               "reference_jpeg IS NOT NULL AND length(reference_jpeg) > 0")
@@ -205,11 +210,12 @@ class ViewerStore:
         with self._write() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO alerts (id, seq, t_wall, received, camera, track_id, subject_id, "
-                "subject_name, category, reason, score, probe_jpeg, reference_jpeg, deployment, context_jpeg) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "subject_name, category, reason, score, probe_jpeg, reference_jpeg, deployment, context_jpeg, "
+                "persisted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [alert.alert_id, alert.seq, alert.t_wall, received, alert.camera, alert.track_id,
                  alert.subject_id, alert.subject_name, alert.category, alert.reason, alert.score,
-                 alert.probe_jpeg or None, alert.reference_jpeg or None, deployment, alert.context_jpeg or None])
+                 alert.probe_jpeg or None, alert.reference_jpeg or None, deployment, alert.context_jpeg or None,
+                 int(alert.persisted is not False)])
             return cur.rowcount == 1
 
     def last_seq(self) -> int:
@@ -377,6 +383,7 @@ class ViewerStore:
 def _summary(row: tuple[Any, ...]) -> dict[str, Any]:
     out = dict(zip(_SUMMARY_COLUMNS, row, strict=False))
     out["has_context"], out["has_probe"], out["has_reference"] = bool(row[-3]), bool(row[-2]), bool(row[-1])
+    out["persisted"] = bool(out.get("persisted", 1))
     if out.pop("archived") is not None:
         out["state"] = "archived"
     return out

@@ -86,7 +86,7 @@ function renderDetail() {
   $("subject").textContent = nameOf(a) + (a.subject_name ? "  (" + a.subject_id + ")" : "");
   $("category").textContent = a.category;
   $("score").textContent = fmtScore(a.score);
-  $("reason").textContent = a.reason;
+  $("reason").textContent = a.reason + (a.persisted === false ? "  — NOT RECORDED ON THE VAN (disk full)" : "");
   $("time").textContent = fmtTime(a.t_wall);
   $("camera").textContent = `${a.camera} (track ${a.track_id})`;
   $("alert-no").textContent = "alert #" + a.seq;
@@ -177,7 +177,9 @@ function healthParts(h) {
     ["Accelerator", h.accelerator],
     ["Temperature", h.temperature_c == null ? "–" : h.temperature_c.toFixed(0) + " °C", h.temperature_c > 80],
     ["Disk", (h.disk_free_mb == null ? "–" : (h.disk_free_mb / 1024).toFixed(1) + " GB free") +
-      (h.disk_low ? " — DISK FULL: no probe crops kept on the van" : ""), h.disk_low || h.disk_free_mb < 1024],
+      (h.disk_low ? " — DISK FULL: no probe crops kept on the van" : "") +
+      (h.alerts_not_recorded ? " — ALERTS NOT BEING RECORDED on the van (sent from memory)" : ""),
+      h.disk_low || h.alerts_not_recorded || h.disk_free_mb < 1024],
     ["Watchlist", h.watchlist_size + " entries" + (h.watchlist_expires ? " until " + fmtTime(h.watchlist_expires) : ""), h.watchlist_size === 0]];
 }
 
@@ -195,6 +197,7 @@ function renderStatus(s) {
       [h.temperature_c == null ? "–°C" : h.temperature_c.toFixed(0) + "°C", h.temperature_c > 80],
       [h.disk_low ? "DISK FULL" : h.disk_free_mb == null ? "disk –" : (h.disk_free_mb / 1024).toFixed(0) + " GB",
         h.disk_low || h.disk_free_mb < 1024],
+      ...(h.alerts_not_recorded ? [["ALERTS NOT RECORDED", true]] : []),
       ["WL " + h.watchlist_size, h.watchlist_size === 0]];
     short.forEach(([v, warn], i) => { if (i) box.append(" · "); box.append(el("b", warn ? "warn" : "", v)); });
     if (!s.link_up) box.append(el("span", "warn", " (stale)"));
