@@ -11,7 +11,7 @@ APT_PACKAGES := python3 python3-venv systemd udev chromium
 LFR_TEST_DATA ?= ../shared/data
 export LFR_TEST_DATA
 
-.PHONY: all deps venv test test-fast demo lint models bench compare-deps compare clean
+.PHONY: all deps venv test test-fast demo lint models bench compare-deps compare check-wheels arm64-check clean
 
 all: test
 
@@ -55,6 +55,14 @@ models: venv
 compare-deps: venv
 	$(BIN)/pip install -q -e '.[compare]'
 	$(BIN)/pip install -q --no-deps face_recognition==1.3.0
+
+# Every pin has an aarch64 wheel for CPython 3.11 and 3.13 (about a minute; PyPI).
+check-wheels: venv
+	scripts/check_wheels.sh
+
+# The firmware on an emulated Pi 5 core against x86 (about 20 minutes; root; docs/appliance.md).
+arm64-check: venv
+	scripts/arm64_check.sh
 
 compare: compare-deps
 	$(BIN)/python scripts/compare_dlib.py --plot docs/img/roc_ours_vs_dlib.png

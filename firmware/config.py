@@ -72,8 +72,9 @@ class ModelsConfig:
     accelerator: str = opt("auto", "auto: Edge TPU when its delegate loads, else CPU; or force one",
                            choices=("auto", "edgetpu", "cpu"))
     edgetpu_device: str = opt("usb", "Edge TPU bus passed to libedgetpu", choices=("usb", "pci"))
-    precision: str = opt("auto", "CPU path: int8, float, or auto (the faster at equal accuracy, measured)",
-                         choices=("auto", "int8", "float"))
+    precision: str = opt("auto", "CPU path: int8, float, or auto (embedder: the file the score calibration was "
+                         "fitted on; detector and mesh: the faster, measured once per machine and kept in "
+                         "state_dir/model-precision.json)", choices=("auto", "int8", "float"))
     threads: int = opt(2, "CPU inference threads per camera process", min=1, max=8)
 
 

@@ -92,12 +92,13 @@ def test_second_run_keeps_config_keys_user_and_venv(tmp_path: Path) -> None:
 
 
 def test_on_the_pi_itself_apt_and_reloads_run(tmp_path: Path) -> None:
-    actions, _ = dry_run(None, "--coral", "usb")
+    deb, _ = coral_sources(tmp_path)
+    actions, _ = dry_run(None, "--coral", "usb", "--libedgetpu-deb", str(deb))
     apt = next(a for a in actions if "apt-get" in a and "install" in a)
-    assert {"python3-picamera2", "python3-venv", "python3-lgpio", "libedgetpu1-std"} <= set(apt)
-    assert "gasket-dkms" not in apt
+    assert {"python3-picamera2", "python3-venv", "python3-lgpio", "uhubctl", str(deb.resolve())} <= set(apt)
+    assert "dkms" not in apt
     assert ["systemctl", "daemon-reload"] in actions and ["udevadm", "control", "--reload"] in actions
-    assert any(a[:2] == ["write", "/etc/apt/sources.list.d/coral-edgetpu.list"] for a in actions)
+    assert not any("sources.list.d" in " ".join(a) for a in actions), "no package source outside the archive"
 
 
 def test_other_prefix_rewrites_the_units(tmp_path: Path) -> None:
@@ -127,3 +128,103 @@ def test_default_config_is_valid_and_keys_match_the_unit() -> None:
     assert secret is not None
     unit = (REPO / "systemd" / "lfr-appliance.service").read_text()
     assert f"LoadCredential=curve-secret:{secret.group(1)}" in unit
+
+
+def coral_sources(tmp_path: Path) -> tuple[Path, Path]:
+    """Stand-ins for what the installer is given: a libedgetpu .deb and a copy of google/gasket-driver."""
+    deb = tmp_path / "libedgetpu1-std_16.0tf2.19.1-1.bookworm_arm64.deb"
+    deb.write_bytes(b"!<arch>\n")
+    gasket = tmp_path / "gasket-driver"
+    (gasket / "src").mkdir(parents=True)
+    (gasket / "src/Makefile").write_text("obj-m += gasket.o apex.o\n")
+    return deb, gasket
+
+
+def test_coral_usb_dry_run_on_a_fake_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    deb, _ = coral_sources(tmp_path)
+    before = snapshot(root)
+    actions, notes = dry_run(root, "--coral", "usb", "--libedgetpu-deb", str(deb))
+    assert snapshot(root) == before, "--dry-run changed the file system"
+    r = str(root)
+    assert any("skipping apt-get" in n and "uhubctl" in n and str(deb) in n for n in notes)
+    assert ["write", f"{r}/etc/udev/rules.d/71-lfr-coral-usb.rules", "0644"] in actions
+    rules = [n[2:] for n in notes if n.startswith("| SUBSYSTEMS==")]
+    assert rules == [f'SUBSYSTEMS=="usb", ATTRS{{idVendor}}=="{v}", ATTRS{{idProduct}}=="{p}", MODE="0664", '
+                     'GROUP="plugdev"' for v, p in (("1a6e", "089a"), ("18d1", "9302"))]
+    assert ["write", f"{r}/etc/systemd/system/lfr-camera@.service.d/coral-usb.conf", "0644"] in actions
+    assert "| ExecStopPost=+/opt/lfr/src/scripts/coral_usb_reset.sh" in notes
+    assert not any("apex" in " ".join(a) for a in actions), "a USB Coral needs no apex driver"
+    assert not any("packages.cloud.google.com" in line for line in [*notes, *(" ".join(a) for a in actions)])
+
+
+def test_coral_pci_dry_run_on_a_fake_root(tmp_path: Path) -> None:
+    root = installed_root(tmp_path / "root")
+    (root / "boot/firmware").mkdir(parents=True)
+    (root / "boot/firmware/config.txt").write_text("[all]\ndtparam=pciex1\n")
+    deb, gasket = coral_sources(tmp_path)
+    actions, notes = dry_run(root, "--coral", "pci", "--libedgetpu-deb", str(deb), "--gasket-source",
+                             str(gasket), "--pcie-hat-overlay", "pineboards-hat-ai")
+    r = str(root)
+    # only the boot lines that are missing are appended
+    [append] = [a for a in actions if a[:2] == ["append", f"{r}/boot/firmware/config.txt"]]
+    assert append[2:] == ["", "[all]", "# Coral PCIe (scripts/install.sh)", "kernel=kernel8.img",
+                          "dtoverlay=pcie-32bit-dma-pi5", "dtoverlay=pineboards-hat-ai"]
+    assert "config.txt changed: reboot before /dev/apex_0 can appear" in notes
+    assert ["groupadd", "--root", r, "--system", "apex"] in actions
+    assert ["usermod", "--root", r, "--append", "--groups", "apex", "lfr"] in actions
+    assert ["write", f"{r}/etc/udev/rules.d/65-apex.rules", "0644"] in actions
+    assert '| SUBSYSTEM=="apex", MODE="0660", GROUP="apex"' in notes
+    assert ["cp", "-R", f"{gasket}/src", f"{r}/usr/src/gasket-1.0"] in actions
+    assert '| BUILT_MODULE_NAME[1]="apex"' in notes
+    assert any("skipping dkms with --root" in n for n in notes)
+    assert "| SupplementaryGroups=apex" in notes
+    assert any(n.startswith("/dev/apex_0 absent: reboot") for n in notes)
+    assert any("set edgetpu_device" in n for n in notes), "an existing config is not edited, but named"
+    (root / "dev").mkdir()
+    (root / "dev/apex_0").write_text("")
+    assert "/dev/apex_0 present" in dry_run(root, "--coral", "pci")[1]
+
+
+def test_coral_pci_on_the_device_builds_the_driver_and_checks(tmp_path: Path) -> None:
+    """Without --root (as on the Pi; --dry-run only prints): apt with DKMS, the kernel8 headers and the .deb,
+    dkms build and install, udev reload, and `lfr models verify` to show the delegate's state."""
+    deb, gasket = coral_sources(tmp_path)
+    actions, notes = dry_run(None, "--coral", "pci", "--libedgetpu-deb", str(deb), "--gasket-source", str(gasket))
+    apt = next(a for a in actions if "apt-get" in a and "install" in a)
+    assert {"dkms", "linux-headers-rpi-v8", str(deb.resolve())} <= set(apt)
+    assert any(a[:2] == ["dkms", "build"] and "gasket" in a for a in actions)
+    assert any(a[:2] == ["dkms", "install"] for a in actions)
+    assert ["udevadm", "control", "--reload"] in actions
+    assert actions[-1][-3:] == ["verify", "--config", "/etc/lfr/appliance.toml"]
+
+
+def test_coral_without_libedgetpu_says_the_cpu_runs(tmp_path: Path) -> None:
+    _, notes = dry_run(tmp_path, "--coral", "usb")
+    assert any("no --libedgetpu-deb" in n and "runs on the CPU" in n for n in notes)
+
+
+def test_coral_usb_reset_cycles_the_port_only_after_a_failure(tmp_path: Path) -> None:
+    script = REPO / "scripts/coral_usb_reset.sh"
+    dev = tmp_path / "1-1.3"
+    dev.mkdir()
+    (dev / "idVendor").write_text("18d1\n")
+    (dev / "idProduct").write_text("9302\n")
+    other = tmp_path / "1-1.2"
+    other.mkdir()
+    (other / "idVendor").write_text("046d\n")
+    (other / "idProduct").write_text("0825\n")
+
+    def run(result: str) -> str:
+        import os
+
+        out = subprocess.run(["bash", str(script), "--sysfs", str(tmp_path), "--dry-run"], capture_output=True,
+                             text=True, timeout=30, env={**os.environ, "SERVICE_RESULT": result})
+        assert out.returncode == 0
+        return out.stdout
+
+    assert run("success") == ""
+    assert "+ uhubctl --location 1-1 --ports 3 --action cycle --delay 2" in run("watchdog")
+    (dev / "idProduct").write_text("0000\n")
+    assert "no Coral USB Accelerator on the bus" in run("exit-code")

@@ -170,12 +170,6 @@ def test_load_model_goes_through_the_registry(monkeypatch: pytest.MonkeyPatch) -
         load_model(path, accelerator="gpu")
 
 
-def test_auto_precision_measures_and_says_which() -> None:
-    loaded = load_role(REPO_MODELS_DIR, "face_embedder", accelerator="cpu", precision="auto", threads=1)
-    assert loaded.precision in ("int8", "float")
-    assert "measured faster" in loaded.note and "ms int8" in loaded.note
-
-
 def test_detector_refuses_non_image_input(recognizer: Recognizer) -> None:
     with pytest.raises(DataError, match="H×W×3 uint8"):
         recognizer.detect(np.zeros((10, 10), np.float32))

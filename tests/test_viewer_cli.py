@@ -16,10 +16,11 @@ import pytest
 from link_fixtures import free_port
 from viewer_fixtures import wait_for
 
-from firmware.bench.loopback import LoopbackAppliance, make_keys
+from firmware.bench.loopback import ApplianceProcess, LoopbackAppliance, make_keys
 from firmware.cli.main import main
 from firmware.config import load_config
-from firmware.errors import ConfigError
+from firmware.errors import ConfigError, LfrError
+from firmware.store.db import open_db
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -110,6 +111,7 @@ def test_bench_link_prints_latency_figures(capsys: pytest.CaptureFixture[str]) -
     assert result["alerts"] == 5 and result["measured_at"] == "websocket receive"
     assert 0 < result["min_ms"] <= result["p50_ms"] <= result["p99_ms"] <= result["max_ms"] < 10_000
     assert set(result["parts"]) == {"record", "link", "viewer", "page"}
+    assert result["appliance"] == "own process"
     slowest = result["slowest"][0]
     assert slowest["total_ms"] == pytest.approx(sum(slowest[f"{p}_ms"] for p in result["parts"]), abs=0.1)
 
@@ -128,6 +130,8 @@ def test_bench_link_load_runs_quiet_then_loaded_and_stops_its_load(capsys: pytes
     assert main(["bench", "link", "--alerts", "3", "--no-browser", "--load", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["load"] == 1 and result["alerts"] == 3 and result["quiet"]["alerts"] == 3
+    assert main(["bench", "link", "--alerts", "3", "--no-browser", "--in-process", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["appliance"] == "bench process"
     assert main(["bench", "link", "--load", "-1"]) == 2
     assert main(["bench", "link", "--load", "1", "--load-nice", "-5"]) == 2
 
@@ -144,3 +148,26 @@ def test_bench_load_runs_at_the_camera_units_niceness() -> None:
     with BusyLoad(1) as load:
         time.sleep(0.5)
         assert psutil.Process(load.procs[0].pid).nice() == CAMERA_NICE
+
+
+def test_bench_appliance_runs_in_its_own_process_and_records_in_the_shared_store(tmp_path: Path) -> None:
+    """As on the van, the appliance end does not share the bench's process (nor its GIL); its store is real."""
+    import psutil
+
+    keys = make_keys(tmp_path / "keys")
+    with ApplianceProcess(tmp_path, keys) as appliance:
+        assert appliance.pid != os.getpid() and psutil.Process(appliance.pid).is_running()
+        assert appliance.viewer_config.alerts_port > 0
+        before = time.time()
+        alert = appliance.raise_alert(1)
+        assert before <= alert.t_wall <= time.time()  # wall time: comparable with the viewer's
+        assert 0 < appliance.last_record_s < 10
+        with pytest.raises(LfrError, match="unknown request"):
+            appliance._call("no such request")
+        db = open_db(tmp_path / "appliance.sqlite3", check_integrity=False)
+        try:
+            assert db.execute("SELECT COUNT(*) FROM alerts WHERE id = ?", (alert.id,)).fetchone()[0] == 1
+        finally:
+            db.close()
+        pid = appliance.pid
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -162,6 +162,8 @@ def test_after_deployment_stop_its_alerts_cannot_be_decided_and_its_names_leave_
         page.wait_for_function("document.getElementById('state').textContent.startsWith('Archived')")
         assert page.is_hidden("#decide")
         assert page.inner_text("#counts") == "no deployment open"
+        page.click("#details-toggle")  # every deployment's counts, the closed one included
+        assert page.inner_text("#details .by-deployment") == "2 alerts, 0 pending, 2 archived"
         page.locator("#alert-panel").click(position={"x": 5, "y": 5})
         page.keyboard.press("s")
         for a in raised:

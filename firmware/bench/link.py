@@ -12,6 +12,12 @@ that never sleeps, `BusyLoad`) sharing the machine's cores, as the camera pipeli
 the van. Each alert's latency is split where it is spent: `record` (the appliance's `record_alert`
 transaction), `link` (from the commit to the viewer having received it: the link worker's wake-up, the send,
 CURVE, the viewer's worker) and `screen` (from there to the screen: the viewer's store, the WebSocket, the page).
+
+The appliance end (its store, `record_alert`, `ApplianceLink`) runs in a process of its own (`ApplianceProcess`),
+as on the van, where it and the laptop's viewer are separate computers: its threads do not wait for the GIL of
+the viewer's and the bench's. `in_process` runs it in the bench's process instead (the layout before, for
+comparison). All times are wall times (`time.time()`, the page's `performance.timeOrigin + now()`): one clock
+for every process of the machine.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from firmware.bench import browser
-from firmware.bench.loopback import LoopbackAppliance, make_keys
+from firmware.bench.loopback import ApplianceProcess, LoopbackAppliance, make_keys
 from firmware.errors import LfrError
 from firmware.viewer.console import Console
 from firmware.viewer.server import ViewerServer
@@ -96,12 +102,12 @@ class _Shown:
 
 
 def run(alerts: int = 200, *, use_browser: bool | None = None, load: int = 0, load_nice: int = CAMERA_NICE,
-        progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        in_process: bool = False, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Raise `alerts` alerts and time each from creation to the screen; figures in milliseconds.
 
     `use_browser` None means: the browser when available, else the WebSocket receive time. With `load` > 0 the
     top-level figures are those of the run under `load` busy processes at niceness `load_nice`, and `quiet`
-    holds the run without.
+    holds the run without. `in_process` runs the appliance end in this process rather than in its own.
     """
     if alerts < 1:
         raise LfrError(f"--alerts {alerts}: need at least one alert")
@@ -110,10 +116,10 @@ def run(alerts: int = 200, *, use_browser: bool | None = None, load: int = 0, lo
     if use_browser is None:
         use_browser = browser.is_available()
     if load == 0:
-        return {**_run_once(alerts, use_browser, progress), "load": 0}
-    quiet = _run_once(alerts, use_browser, progress)
+        return {**_run_once(alerts, use_browser, in_process, progress), "load": 0}
+    quiet = _run_once(alerts, use_browser, in_process, progress)
     with BusyLoad(load, load_nice):
-        loaded = _run_once(alerts, use_browser, progress)
+        loaded = _run_once(alerts, use_browser, in_process, progress)
     return {**loaded, "load": load, "load_nice": load_nice, "quiet": quiet}
 
 
@@ -122,15 +128,18 @@ PARTS = ("record", "link", "viewer", "page")
 worker; the viewer (its store, the event on the WebSocket); the page (images fetched and decoded, drawn)."""
 
 
-def _run_once(alerts: int, use_browser: bool, progress: Callable[[int], None] | None) -> dict[str, Any]:
-    """One run of `alerts` alerts on a fresh loopback appliance and viewer."""
+def _run_once(alerts: int, use_browser: bool, in_process: bool,
+              progress: Callable[[int], None] | None) -> dict[str, Any]:
+    """One run of `alerts` alerts on a fresh loopback appliance (its own process unless `in_process`) and viewer."""
     shown = _Shown()
     latencies: list[float] = []
     parts: list[tuple[float, ...]] = []
     with tempfile.TemporaryDirectory(prefix="lfr-bench-link-") as tmp:
         root = Path(tmp)
         keys = make_keys(root / "keys")
-        with LoopbackAppliance(root, keys) as appliance, ViewerStore(root / "viewer.sqlite3") as store:
+        appliance: LoopbackAppliance | ApplianceProcess
+        appliance = LoopbackAppliance(root, keys) if in_process else ApplianceProcess(root, keys)
+        with appliance, ViewerStore(root / "viewer.sqlite3") as store:
             appliance.set_health()
             console = Console(store, appliance.viewer_config, keypair=keys.laptop,
                               appliance_public=keys.appliance.public, sound=False)
@@ -155,6 +164,7 @@ def _run_once(alerts: int, use_browser: bool, progress: Callable[[int], None] | 
     ms, split = np.array(latencies), np.array(parts)
     rec = split[:, 0]
     return {"alerts": len(latencies), "measured_at": "browser render" if use_browser else "websocket receive",
+            "appliance": "bench process" if in_process else "own process",
             "p50_ms": _r(np.percentile(ms, 50)), "p99_ms": _r(np.percentile(ms, 99)), "mean_ms": _r(ms.mean()),
             "max_ms": _r(ms.max()), "min_ms": _r(ms.min()),
             # of which the appliance's record_alert transaction (part of every latency above)

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from firmware.config import LinkConfig
+from firmware.errors import LfrError
 from firmware.hardware.clock import Clock, SystemClock
 from firmware.link.appliance_link import ApplianceLink
 from firmware.link.keys import AllowedKeys, KeyPair, create_keypair
@@ -106,11 +110,12 @@ class LoopbackAppliance:
         subject_id = subject_id or f"TEST-{n % 50:03d}"
         probe = gradient_jpeg(f"TEST PROBE\n{camera} #{n}", 0.02 + 0.07 * (n % 5))
         reference = gradient_jpeg(f"TEST REFERENCE\n{subject_id}", 0.55)
+        context = pixelated_scene_jpeg(f"TEST SCENE\n{camera} #{n}")  # all images made before t_wall is taken
         alert = NewAlert(deployment_id=self.deployment.id, t_wall=time.time(), t_mono=time.monotonic(),
                          camera=camera, track_id=n, subject_id=subject_id, subject_name=name or f"Test Subject {n}",
                          score=score, category=category, reason=reason,
                          probe_jpeg=probe, reference_jpeg=reference,
-                         context_jpeg=pixelated_scene_jpeg(f"TEST SCENE\n{camera} #{n}"))
+                         context_jpeg=context)
         record_alert(self.db, alert, actor=f"pipeline:{camera}")
         self.last_record_s = time.time() - alert.t_wall
         self.link.notify()
@@ -139,3 +144,111 @@ class LoopbackAppliance:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class RaisedAlert:
+    """An alert raised in another process: its id and creation time (Unix seconds, `time.time()`)."""
+
+    id: str
+    t_wall: float
+
+
+REPLY_TIMEOUT_S = 30.0
+"""How long `ApplianceProcess` waits for its child to start or answer before giving up."""
+
+
+class ApplianceProcess:
+    """A `LoopbackAppliance` in a process of its own (multiprocessing, spawn), driven over a pipe.
+
+    As on the van, where the appliance and the laptop's viewer are separate computers, the appliance's threads
+    (record_alert, the link worker, the checkpointer) then do not share a GIL with the viewer's. Times crossing
+    the pipe are wall times (`time.time()`, one clock for every process of the machine), as the page's are.
+    Same interface as `LoopbackAppliance` for the bench: `viewer_config`, `raise_alert`, `last_record_s`,
+    `set_health`, `close`.
+    """
+
+    def __init__(self, directory: Path, keys: LoopbackKeys) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_appliance, args=(child, directory, keys),
+                                 name="lfr-bench-appliance", daemon=True)
+        self._proc.start()
+        child.close()
+        self.pid: int = self._proc.pid or 0
+        self.last_record_s = 0.0
+        """Seconds the newest `raise_alert` spent in `record_alert`, measured in the appliance's process."""
+        try:
+            self.viewer_config: LinkConfig = self._call("config")
+        except BaseException:
+            self.close()
+            raise
+
+    def raise_alert(self, n: int) -> RaisedAlert:
+        """Record alert `n` in the appliance's process and wake its link (`LoopbackAppliance.raise_alert`)."""
+        alert_id, t_wall, self.last_record_s = self._call("raise", n)
+        return RaisedAlert(alert_id, t_wall)
+
+    def set_health(self) -> None:
+        """Publish the healthy test appliance's health state."""
+        self._call("health")
+
+    def _call(self, verb: str, *args: object) -> Any:
+        try:
+            self._conn.send((verb, *args))
+            answered = self._conn.poll(REPLY_TIMEOUT_S)
+            ok, value = self._conn.recv() if answered else (False, f"no answer within {REPLY_TIMEOUT_S:.0f} s")
+        except (EOFError, OSError):
+            self._proc.join(timeout=5)
+            ok, value = False, f"it exited (code {self._proc.exitcode}); its error is above"
+        if not ok:
+            raise LfrError(f"the bench's appliance process (pid {self.pid}) failed on '{verb}': {value}")
+        return value
+
+    def close(self) -> None:
+        """Ask the child to close its appliance and exit; kill it (by pid) if it does not; safe to call twice."""
+        if self._proc.is_alive():
+            try:
+                self._conn.send(("close",))
+            except OSError:
+                pass
+            self._proc.join(timeout=10)
+            if self._proc.is_alive():
+                log.warning("bench appliance process %s did not stop; killing it", self.pid)
+                self._proc.kill()
+                self._proc.join()
+        self._conn.close()
+
+    def __enter__(self) -> ApplianceProcess:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _serve_appliance(conn: Connection, directory: Path, keys: LoopbackKeys) -> None:
+    """The child of `ApplianceProcess`: run a `LoopbackAppliance` and answer the parent until told to close."""
+    with conn, LoopbackAppliance(directory, keys) as appliance:
+        while True:
+            try:
+                verb, *args = conn.recv()
+            except EOFError:  # the parent went away
+                return
+            if verb == "close":
+                return
+            try:
+                if verb == "config":
+                    value: object = appliance.viewer_config
+                elif verb == "raise":
+                    alert = appliance.raise_alert(*args)
+                    value = (alert.id, alert.t_wall, appliance.last_record_s)
+                elif verb == "health":
+                    appliance.set_health()
+                    value = None
+                else:
+                    raise LfrError(f"unknown request {verb!r}")
+            except LfrError as e:
+                conn.send((False, str(e)))
+                continue
+            conn.send((True, value))

@@ -17,6 +17,8 @@ def register(bsub: argparse._SubParsersAction) -> None:
                    help="also run with N busy processes on the machine (after a quiet run) and report both")
     p.add_argument("--load-nice", type=int, default=None, metavar="K",
                    help="niceness of the busy processes (default: the camera units' Nice=, 10; 0 = the bench's own)")
+    p.add_argument("--in-process", action="store_true",
+                   help="run the appliance end in the bench's process, not in its own (the layout before; to compare)")
     add_json_argument(p)
     p.set_defaults(func=_run_link)
 
@@ -33,7 +35,7 @@ def _run_link(args: argparse.Namespace) -> int:
 
     nice = link.CAMERA_NICE if args.load_nice is None else args.load_nice
     result = link.run(args.alerts, use_browser=False if args.no_browser else None, load=args.load,
-                      load_nice=nice, progress=step)
+                      load_nice=nice, in_process=args.in_process, progress=step)
     text = _summary(result, f"load {args.load} busy processes at nice {nice}" if args.load else "no added load")
     if "quiet" in result:
         text = _summary(result["quiet"], "quiet") + "\n" + text
@@ -43,6 +45,7 @@ def _run_link(args: argparse.Namespace) -> int:
 
 def _summary(r: dict[str, Any], label: str) -> str:
     parts = "; ".join(f"{name} p50 {v['p50_ms']:.1f} / p99 {v['p99_ms']:.1f} ms" for name, v in r["parts"].items())
-    return (f"{label}: capture-to-screen over {r['alerts']} alerts on loopback (measured at {r['measured_at']}): "
+    return (f"{label}: capture-to-screen over {r['alerts']} alerts on loopback (measured at {r['measured_at']}, "
+            f"appliance in {r['appliance']}): "
             f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, mean {r['mean_ms']:.1f} ms, "
             f"max {r['max_ms']:.1f} ms; parts: {parts}")

@@ -53,11 +53,12 @@ def _import(args: argparse.Namespace) -> int:
     try:
         cfg = app_config(args)
         db = open_config_db(cfg)
+        enroller = LazyEnroller(cfg)
         with ProgressBar("enrolling") as bar:
             outcome = install_bundle(
                 db, Path(args.path), trusted_keys=load_trusted_keys(args.trusted_keys or
                                                                     cfg.watchlist.trusted_keys_dir),
-                clock=SystemClock(), enroller=LazyEnroller(cfg),
+                clock=SystemClock(), enroller=enroller, models=enroller.model_files,
                 calibration=load_calibration(Path(cfg.models.dir)), threshold=cfg.match.threshold,
                 actor=cli_actor(), limits=BundleLimits.from_config(cfg.watchlist),
                 categories=allowed_categories(cfg.watchlist.extra_categories),

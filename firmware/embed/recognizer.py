@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from firmware.accel.modelfiles import LoadedModel, load_role
+from firmware.accel.modelfiles import LoadedModel, PrecisionChoices, load_role, sha256_file
 from firmware.config import AppConfig, QualityConfig
 from firmware.detect.blazeface import FaceDetector
 from firmware.detect.detection import Detection
@@ -20,6 +20,8 @@ from firmware.embed.embedder import FaceEmbedder
 from firmware.embed.mesh_landmarks import MeshLandmarker
 from firmware.embed.quality import Quality, assess, best_possible
 
+# The per-machine CPU precision choices, in the state directory (see `PrecisionChoices`).
+PRECISION_FILE = "model-precision.json"
 # Padding (fraction of the longer side) tried in turn on portrait photos; see `Recognizer.main_face`.
 PORTRAIT_PADS = (0.25, 0.75)
 
@@ -52,8 +54,12 @@ class Recognizer:
         """Load the models as configured (the face mesh when `embed.landmarks = "mesh"`); `precision` overrides
         `models.precision` (benchmarks, eval)."""
         m = cfg.models
+        state = Path(cfg.paths.state_dir)
+        # Stored where the appliance keeps its state (install.sh and systemd create it); a development run
+        # without that folder measures at each start instead of creating it.
+        choices = PrecisionChoices(state / PRECISION_FILE) if state.is_dir() else None
         kwargs = dict(accelerator=m.accelerator, device=m.edgetpu_device, precision=precision or m.precision,
-                      threads=m.threads)
+                      threads=m.threads, choices=choices)
         det = load_role(Path(m.dir), "face_detector", **kwargs)  # type: ignore[arg-type]
         emb = load_role(Path(m.dir), "face_embedder", **kwargs)  # type: ignore[arg-type]
         detector = FaceDetector(det.model, min_score=cfg.detect.min_score, nms_iou=cfg.detect.nms_iou,
@@ -64,6 +70,12 @@ class Recognizer:
             loaded["face_landmarks"] = load_role(Path(m.dir), "face_landmarks", **kwargs)  # type: ignore[arg-type]
             landmarker = MeshLandmarker(loaded["face_landmarks"].model)
         return cls(detector, FaceEmbedder(emb.model), cfg.quality, loaded, landmarker)
+
+    def model_files(self) -> dict[str, str]:
+        """Each loaded role's file and sha256 ("face_embedder_int8.tflite sha256:…"): what a watchlist records
+        at enrolment, so that it is never searched with embeddings of other files."""
+        return {role: f"{lm.model.path.name} sha256:{sha256_file(lm.model.path)}"
+                for role, lm in sorted(self.loaded.items())}
 
     def health(self) -> dict[str, str]:
         """Which back-end and precision each model runs on, for the health state."""

@@ -112,11 +112,13 @@ class CameraWorker:
         self.clock = clock or SystemClock()
         self.pipeline = CameraPipeline(camera.name, recognizer, cfg, sender, clock=self.clock)
         self.summary = CameraSummary(camera.name)
+        self.watcher: WatchlistWatcher | None = None
 
     def run(self) -> CameraSummary:
         db = open_config_db(self.cfg)
         watcher = WatchlistWatcher(db, self.calibration, poll_s=self.cfg.pipeline.watchlist_poll_s,
-                                   clock=self.clock)
+                                   clock=self.clock, models=self.recognizer.model_files())
+        self.watcher = watcher
         capture = CaptureThread(self.source or make_source(self.camera), poll=WAIT_S).start()
         flush_every = self.cfg.pipeline.stats_flush_s / 2
         next_flush = self.clock.monotonic() + flush_every
@@ -161,7 +163,10 @@ class CameraWorker:
         dropped = capture.slot.dropped
         delta = self.pipeline.flush_stats(dropped - dropped_seen if self.pipeline.is_scanning else 0)
         frames = delta.timings.get("frame", [0.0, 0.0, 0.0])
-        if not delta.scanning:
+        refused = self.watcher.refused if self.watcher is not None else ""
+        if refused:
+            self.watchdog.status(f"camera {self.camera.name}: {refused}")
+        elif not delta.scanning:
             self.watchdog.status(f"camera {self.camera.name}: not scanning (no active watchlist)")
         elif frames[0]:
             self.watchdog.status(f"camera {self.camera.name}: scanning, {frames[1] / frames[0]:.0f} ms a frame, "

@@ -168,7 +168,8 @@ class Console:
         return {"link_up": self._link_up, "health": health,
                 "health_age_s": round(self.clock.monotonic() - self._health_at, 1) if self._health else None,
                 "deployment": deployment,
-                "counts": self.store.counts(deployment) if deployment is not None else None}
+                "counts": self.store.counts(deployment) if deployment is not None else None,
+                "by_deployment": self.store.counts_by_deployment()}
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a page needs when it opens."""

@@ -137,6 +137,11 @@ class LazyEnroller:
         """Whether the models have been loaded (the first photo was enrolled)."""
         return self._enroller is not None
 
+    def model_files(self) -> dict[str, str]:
+        """The loaded models' files and sha256 (`Recognizer.model_files`), recorded with the list; {} before
+        the first photo."""
+        return self._enroller.recognizer.model_files() if self._enroller is not None else {}
+
     def enrol(self, image_bgr: np.ndarray) -> EnrolResult:
         """As `RecognizerEnroller.enrol`, loading the models the first time."""
         if self._enroller is None:

@@ -18,7 +18,7 @@ was started is refused (`created_before_deployment`), and one dated in the futur
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -99,8 +99,10 @@ def install_bundle(db: sqlite_utils.Database, source: Path | str | BinaryIO, *,
                    limits: BundleLimits | None = None, categories: Sequence[str] = BASE_CATEGORIES,
                    require_ref_match: bool = True,
                    on_progress: ProgressCallback | None = None,
-                   policy: ThresholdPolicy | None = None) -> InstallOutcome:
-    """Verify and enrol the bundle at `source`, then make it the open deployment's watchlist.
+                   policy: ThresholdPolicy | None = None,
+                   models: Callable[[], dict[str, str]] | None = None) -> InstallOutcome:
+    """Verify and enrol the bundle at `source`, then make it the open deployment's watchlist; `models()` (the
+    files and sha256 of the models that enrolled it, asked once enrolment has loaded them) is recorded with it.
 
     With `policy`, the list's operating point (threshold in force, expected false alerts and TPIR;
     `firmware.match.operating_point`) is computed for the entries accepted and stored with the import.
@@ -146,7 +148,8 @@ def install_bundle(db: sqlite_utils.Database, source: Path | str | BinaryIO, *,
         if op is not None and op.warning:
             log.warning("%s", op.warning)
         record = replace_active(db, dep.id, result, duplicates, clock=clock, actor=actor,
-                                operating_point=op.to_dict() if op is not None else None)
+                                operating_point=op.to_dict() if op is not None else None,
+                                models=models() if models is not None else None)
     except Exception as exc:  # audited whatever it was (a refusal, a model or disk failure), then re-raised
         _audit_refusal(db, clock, actor, exc, deployment_id, bundle_sha256, source)
         raise

@@ -68,11 +68,14 @@ def import_report(result: ImportResult, duplicates: list[DuplicatePair]) -> dict
 
 def replace_active(db: sqlite_utils.Database, deployment_id: int, result: ImportResult,
                    duplicates: list[DuplicatePair], *, clock: Clock, actor: str,
-                   operating_point: dict[str, Any] | None = None) -> WatchlistRecord:
+                   operating_point: dict[str, Any] | None = None,
+                   models: dict[str, str] | None = None) -> WatchlistRecord:
     """Make `result`'s accepted entries the watchlist of open deployment `deployment_id`, atomically.
 
     `operating_point` (threshold in force and what it is expected to do, for this list) is stored in the
     import's report and its audit row; the pipeline reads it back with the list (`watchlist.active`).
+    `models` (role → model file and sha256 that made the embeddings) goes there too; a camera whose files
+    differ does not search the list (`firmware.pipeline.watchlist_watch`).
 
     Refuses (PolicyError, nothing written) when that deployment is no longer the open one (stopped during
     enrolment) or when no entry was accepted (an empty list would silently stop all matching).
@@ -84,6 +87,8 @@ def replace_active(db: sqlite_utils.Database, deployment_id: int, result: Import
     report = import_report(result, duplicates)
     if operating_point is not None:
         report["operating_point"] = operating_point  # kept with the import and in its audit row
+    if models:
+        report["models"] = dict(models)
     m = result.manifest
     now = clock.time()
     with transaction(db):

@@ -210,6 +210,12 @@ function renderStatus(s) {
   const imp = renderImport(h);
   renderOperatingPoint(h);
   if (imp) details.append(el("dt", "", "Last import"), el("dd", "", imp));
+  for (const [dep, c] of Object.entries(s.by_deployment || {})) {  // every deployment this laptop holds
+    const parts = [`${c.alerts} alerts`, `${c.pending} pending`];
+    if (c.archived) parts.push(`${c.archived} archived`);
+    for (const [k, label] of Object.entries(state.outcomes)) if (c[k]) parts.push(`${c[k]} ${label.toLowerCase()}`);
+    details.append(el("dt", "", dep), el("dd", "by-deployment", parts.join(", ")));
+  }
   $("details").replaceChildren(details);
   if ("counts" in s) renderCounts(s.counts, s.deployment);
 }
