@@ -45,8 +45,3 @@ class FaceEmbedder:
             v = self.model.run(self._pair[0:1])[0][0] + self.model.run(self._pair[1:2])[0][0]
         n = float(np.linalg.norm(v))
         return (v / n if n > 0 else v).astype(np.float32)
-
-    def embed_many(self, faces_bgr: np.ndarray) -> np.ndarray:
-        """N aligned faces → N×192 unit vectors (face and mirror per face, one at a time)."""
-        return np.stack([self.embed(f) for f in faces_bgr]) if len(faces_bgr) else \
-            np.empty((0, EMBEDDING_DIM), np.float32)
