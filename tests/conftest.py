@@ -18,7 +18,12 @@ settings.register_profile("default", max_examples=150, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("slow", max_examples=10_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Load the profile named by --hypothesis-profile or $HYPOTHESIS_PROFILE, else ours called default."""
+    settings.load_profile(config.getoption("hypothesis_profile", None) or
+                          os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def shared_data_dir() -> Path:
