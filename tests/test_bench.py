@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,10 @@ def test_rss_sampler_sees_a_temporary_allocation() -> None:
     with RssSampler(interval_s=0.001) as rss:
         block = np.ones(64 * MIB, np.uint8)
         block[::4096] = 2
+        # hold the block until the sampler thread has had a turn (on a loaded machine it may wait for a core)
+        deadline = time.monotonic() + 10
+        while rss.growth_bytes < 48 * MIB and time.monotonic() < deadline:
+            time.sleep(0.002)
         del block
     assert rss.growth_bytes >= 48 * MIB
     assert peak_rss_bytes() >= rss.peak_bytes * 0.9
