@@ -63,13 +63,17 @@ def test_pax_header_of_240000_digits_is_refused_in_under_a_second(good_bundle: P
 
 
 def test_reader_time_is_linear_in_the_member_count() -> None:
-    """5,000 small members read in about 10x the time of 500 (a quadratic reader would take 100x)."""
+    """5,000 small members read in about 10x the time of 500 (a quadratic reader would take 100x).
+
+    CPU time of this process, best of three, so that another process taking the core does not count."""
     def timed(n: int) -> float:
         data = archive(*[member(b"images/%05d.jpg" % i, b"x" * 100) for i in range(n)])
-        t0 = time.perf_counter()
+        best = float("inf")
         for _ in range(3):
+            t0 = time.process_time()
             assert len(read_archive(data, BundleLimits(max_entries=n))) == n
-        return time.perf_counter() - t0
+            best = min(best, time.process_time() - t0)
+        return best
     small, large = timed(500), timed(5000)
     assert large < 30 * small, (small, large)
 
