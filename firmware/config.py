@@ -391,14 +391,11 @@ def parse_config(data: dict[str, Any]) -> AppConfig:
         raise ConfigError(str(exc)) from exc
 
 
-def load_config(path: Path | str | None) -> AppConfig:
-    """Read and validate the TOML file at `path`; `None` gives the built-in defaults."""
-    if path is None:
-        return AppConfig()
-    path = Path(path)
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The TOML table in the file at `path`, or a ConfigError that names the file and what is wrong with it."""
     try:
         with path.open("rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
     except OSError as exc:
@@ -408,6 +405,14 @@ def load_config(path: Path | str | None) -> AppConfig:
                           "as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def load_config(path: Path | str | None) -> AppConfig:
+    """Read and validate the TOML file at `path`; `None` gives the built-in defaults."""
+    if path is None:
+        return AppConfig()
+    path = Path(path)
+    data = read_config_file(path)
     try:
         return parse_config(data)
     except ConfigError as exc:

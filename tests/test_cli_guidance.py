@@ -95,3 +95,14 @@ def test_a_second_appliance_on_the_same_ports_is_named(tmp_path: Path) -> None:
                           keypair=keys.appliance)
     finally:
         first.close()
+
+
+def test_config_check_names_a_file_that_is_not_utf8(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`lfr config check` read the file with its own copy of the TOML reader, which had no case for bytes
+    that are not UTF-8: a Latin-1 file gave a traceback there while `load_config` named the problem."""
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes('[deployment]\nlocation = "Caf\u00e9"\n'.encode("latin-1"))
+    status, out, err = run(capsys, "config", "check", str(latin1))
+    assert status != 0 and out == ""
+    assert "is not UTF-8 text" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 
-from firmware.config import SHIPPED_MODELS_DIR, config_errors, describe, load_config
-from firmware.errors import ConfigError
+from firmware.config import SHIPPED_MODELS_DIR, config_errors, describe, load_config, read_config_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,16 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _check(args: argparse.Namespace) -> int:
     """Every error of the file at once (each with its key's path, a typo with the key it resembles)."""
     path = Path(args.file)
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file {path} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-    errors = config_errors(data)
+    errors = config_errors(read_config_file(path))
     if errors:
         print(f"{path}: {len(errors)} error{'s' if len(errors) != 1 else ''}", file=sys.stderr)
         for error in errors:
