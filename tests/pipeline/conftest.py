@@ -12,10 +12,12 @@ import pytest
 import sqlite_utils
 
 from firmware.bench.scene_run import scene_background
-from firmware.config import AppConfig, ModelsConfig, PathsConfig
+from firmware.config import AppConfig, ApplianceConfig, GpioConfig, ModelsConfig, PathsConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.match.score import ScoreCalibration, load_calibration
 from firmware.store.db import open_config_db
+
+from .pipeline_helpers import ready_db
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +52,17 @@ def db(cfg: AppConfig) -> Iterator[sqlite_utils.Database]:
     database = open_config_db(cfg)
     yield database
     database.close()
+
+
+@pytest.fixture()
+def app(cfg: AppConfig, tmp_path: Path) -> AppConfig:
+    """The hub's configuration with no link and no GPIO (the services' fault tests drive those themselves)."""
+    return replace(cfg, appliance=ApplianceConfig(link=False, stop_flag=str(tmp_path / "capture-stopped")),
+                   gpio=GpioConfig(pin_factory="none"))
+
+
+@pytest.fixture()
+def ready(db: sqlite_utils.Database, recognizer: Recognizer, lfw_dir: Path) -> int:
+    """An open deployment with a one-subject watchlist (S1, enrolled from the first LFW photo): its id."""
+    photo = sorted((lfw_dir / "images").glob("*/*.jpg"))[0]
+    return ready_db(db, recognizer, [("S1", photo)])

@@ -8,14 +8,11 @@ a new page fail with SQLITE_FULL ("database or disk is full"), exactly as on a f
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import sqlite_utils
 
-from firmware.config import AppConfig, ApplianceConfig, GpioConfig
-from firmware.embed.recognizer import Recognizer
+from firmware.config import AppConfig
 from firmware.hardware.clock import FakeClock
 from firmware.hardware.indicators import NullIndicators, Pattern, pattern_for
 from firmware.link.messages import Alert
@@ -24,7 +21,7 @@ from firmware.pipeline.hub import Hub
 from firmware.pipeline.messages import StatsDelta
 from firmware.pipeline.services import HubServices
 
-from .pipeline_helpers import LinkStub, ready_db
+from .pipeline_helpers import LinkStub
 from .test_services_faults import candidate
 
 
@@ -45,18 +42,6 @@ class MemoryLinkStub(LinkStub):
 
     def can_take_alerts(self) -> bool:
         return self.room and self.up
-
-
-@pytest.fixture()
-def app(cfg: AppConfig, tmp_path: Path) -> AppConfig:
-    return replace(cfg, appliance=ApplianceConfig(link=False, stop_flag=str(tmp_path / "capture-stopped")),
-                   gpio=GpioConfig(pin_factory="none"))
-
-
-@pytest.fixture()
-def ready(db: sqlite_utils.Database, recognizer: Recognizer, lfw_dir: Path) -> int:
-    photo = sorted((lfw_dir / "images").glob("*/*.jpg"))[0]
-    return ready_db(db, recognizer, [("S1", photo)])
 
 
 def fill_disk(db: sqlite_utils.Database) -> None:

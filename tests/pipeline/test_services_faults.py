@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import sqlite_utils
 
-from firmware.config import AppConfig, ApplianceConfig, GpioConfig
+from firmware.config import AppConfig, GpioConfig
 from firmware.embed.recognizer import Recognizer
 from firmware.errors import LfrError, PolicyError, StorageError
 from firmware.hardware.clock import FakeClock
@@ -27,21 +27,9 @@ from firmware.pipeline.messages import AlertCandidate, PreviewFrame, StatsDelta
 from firmware.pipeline.services import HubServices
 from firmware.store import outbox
 
-from .pipeline_helpers import LinkStub, ready_db
+from .pipeline_helpers import LinkStub
 
 PROBE = cv2.imencode(".jpg", np.full((32, 32, 3), 128, np.uint8))[1].tobytes()  # a grey square, no face
-
-
-@pytest.fixture()
-def app(cfg: AppConfig, tmp_path: Path) -> AppConfig:
-    return replace(cfg, appliance=ApplianceConfig(link=False, stop_flag=str(tmp_path / "capture-stopped")),
-                   gpio=GpioConfig(pin_factory="none"))
-
-
-@pytest.fixture()
-def ready(db: sqlite_utils.Database, recognizer: Recognizer, lfw_dir: Path) -> int:
-    photo = sorted((lfw_dir / "images").glob("*/*.jpg"))[0]
-    return ready_db(db, recognizer, [("S1", photo)])
 
 
 def candidate(t_mono: float, t_wall: float, track: int = 1) -> AlertCandidate:
