@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from bundle_helpers import TEST_CALIBRATION
 from gpiozero.pins.mock import MockFactory
-from test_watchlist_van_cli import run
+from test_watchlist_van_cli import make_van, run
 
 from firmware.cli.main import main
 from firmware.config import REPO_MODELS_DIR, AppConfig, load_config
@@ -93,17 +93,8 @@ def test_a_calibration_without_curves_keeps_the_floor_and_says_why(tmp_path: Pat
 def strict_van(tmp_path: Path, keys: object, images_dir: Path, entries_csv: Path) -> dict[str, str]:
     """A van whose budget (0.001 false alerts per 10,000 tracks) is so tight that even this 4-entry list
     needs a raised threshold, and whose min_tpir (0.999) no list can meet: the flagged case, small."""
-    config = tmp_path / "appliance.toml"
-    config.write_text(f'[paths]\nstate_dir = "{tmp_path / "state"}"\n'
-                      f'[watchlist]\ntrusted_keys_dir = "{keys.trusted_dir}"\n'  # type: ignore[attr-defined]
-                      '[match]\nfalse_alerts_per_10k_tracks = 0.001\nmin_tpir = 0.999\n')
-    now = time.time()
-    stick = tmp_path / "stick"
-    assert main(["watchlist", "build", "--images", str(images_dir), "--entries", str(entries_csv),
-                 "--deployment", "OP-CLI", "--valid-from", format_instant(now - 3600),
-                 "--valid-until", format_instant(now + 8 * 3600), "--key", str(keys.private_path),  # type: ignore[attr-defined]
-                 "--out", str(stick / "day.lfrw"), "--config", str(config)]) == 0
-    return {"config": str(config), "stick": str(stick)}
+    return make_van(tmp_path, keys, images_dir, entries_csv,
+                    '[match]\nfalse_alerts_per_10k_tracks = 0.001\nmin_tpir = 0.999\n')
 
 
 def test_raised_threshold_is_used_and_the_flag_is_shown_everywhere(

@@ -31,13 +31,14 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-@pytest.fixture()
-def van(tmp_path: Path, keys: object, images_dir: Path, entries_csv: Path) -> dict[str, str]:
-    """A config naming a tmp state dir and the trusted keys; a bundle built for deployment OP-CLI valid from
-    an hour ago to eight hours ahead."""
+def make_van(tmp_path: Path, keys: object, images_dir: Path, entries_csv: Path,
+             extra_config: str = "") -> dict[str, str]:
+    """A config naming a tmp state dir and the trusted keys (plus `extra_config` TOML); a bundle built for
+    deployment OP-CLI valid from an hour ago to eight hours ahead."""
     config = tmp_path / "appliance.toml"
     config.write_text(f'[paths]\nstate_dir = "{tmp_path / "state"}"\n'
-                      f'[watchlist]\ntrusted_keys_dir = "{keys.trusted_dir}"\n')  # type: ignore[attr-defined]
+                      f'[watchlist]\ntrusted_keys_dir = "{keys.trusted_dir}"\n'  # type: ignore[attr-defined]
+                      + extra_config)
     now = time.time()
     stick = tmp_path / "stick"
     assert main(["watchlist", "build", "--images", str(images_dir), "--entries", str(entries_csv),
@@ -45,6 +46,12 @@ def van(tmp_path: Path, keys: object, images_dir: Path, entries_csv: Path) -> di
                  "--valid-until", format_instant(now + 8 * 3600), "--key", str(keys.private_path),  # type: ignore[attr-defined]
                  "--out", str(stick / "day.lfrw"), "--config", str(config)]) == 0
     return {"config": str(config), "stick": str(stick)}
+
+
+@pytest.fixture()
+def van(tmp_path: Path, keys: object, images_dir: Path, entries_csv: Path) -> dict[str, str]:
+    """The van of `make_van` with the default configuration."""
+    return make_van(tmp_path, keys, images_dir, entries_csv)
 
 
 def test_import_status_expire_wipe(van: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
